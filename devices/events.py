@@ -1,0 +1,73 @@
+"""What the domain tells the rest of the service: typed inputs decoded from MQTT, and judgements.
+
+Inputs (`Beat`, `StatusChange`, `AlarmEvent`, `Fix`) are produced by `devices.payload` and fed to the
+engines. Judgements are the transitions of a condition named by a contract §3 rule (`camera_down`,
+`zone_dark`, ...): `active=True` when the condition starts, `active=False` when it clears. The
+alert engine turns them into alerts; storage keeps them as the judgement log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Rule(StrEnum):
+    CAMERA_DOWN = "camera_down"
+    ZONE_DARK = "zone_dark"
+    ALARM_PANEL_DOWN = "alarm_panel_down"
+    ALARM_PRESSED = "alarm_pressed"
+    ALARM_TAMPERED = "alarm_tampered"
+    BUS_OFF_ROUTE = "bus_off_route"
+    BUS_OVERSPEED = "bus_overspeed"
+    BUS_GPS_LOST = "bus_gps_lost"
+    SCHOOL_OFFLINE = "school_offline"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A condition of contract §3 starting (`active`) or clearing, at `time` (Unix seconds)."""
+
+    time: float
+    rule: Rule
+    severity: Severity
+    school: str
+    subject: str  # device id, bus id, zone id or school id, as contract §4 says
+    active: bool
+    zone: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- decoded inputs -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmEvent:
+    school: str
+    device: str
+    event_id: str
+    type: str  # press, test, tamper, cancel
+    ts: float  # the panel's own time
+    received: float  # the monitor's clock at receipt
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """One GPS position of a bus."""
+
+    school: str
+    bus: str
+    ts: float  # the unit's own time
+    received: float
+    lat: float
+    lon: float
+    speed_kmh: float | None = None
+    heading: float | None = None
+    hdop: float | None = None
