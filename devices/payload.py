@@ -1,0 +1,137 @@
+"""Decoding MQTT messages (contract §2) into typed inputs, pure and strict.
+
+Every decoder raises `Invalid(reason)` for bad input; the collector counts it under the outcome the
+exception carries and keeps going. Nothing here reads the clock: `now` is the monitor's time at
+receipt.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from devices.events import AlarmEvent, Fix
+
+MAX_PAYLOAD = 4096
+MAX_FUTURE_S = 300.0
+HEARTBEAT_STATUSES = frozenset({"ok", "degraded", "fault"})
+ALARM_EVENT_TYPES = frozenset({"press", "test", "tamper", "cancel"})
+MAX_EVENT_ID = 128
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    INVALID = "invalid"
+    UNKNOWN_DEVICE = "unknown_device"
+    DUPLICATE = "duplicate"
+
+
+class Invalid(Exception):
+    """A message that must be dropped; `outcome` says how it is counted."""
+
+    def __init__(self, reason: str, outcome: Outcome = Outcome.INVALID) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.outcome = outcome
+
+
+def _obj(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_PAYLOAD:
+        raise Invalid(f"payload of {len(payload)} bytes is over {MAX_PAYLOAD}")
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise Invalid(f"not JSON: {exc.msg}") from None
+    if type(doc) is not dict:
+        raise Invalid("payload is not a JSON object")
+    return doc
+
+
+def parse_ts(value: Any, now: float) -> float:
+    """`ts` as Unix seconds (a number) or an RFC 3339 string; not more than 5 minutes ahead of `now`."""
+    kind = type(value)
+    if kind is float or kind is int:
+        ts = float(value)
+    elif kind is str:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise Invalid("ts is not an RFC 3339 time") from None
+        if parsed.tzinfo is None:
+            raise Invalid("ts has no UTC offset")
+        ts = parsed.timestamp()
+    elif value is None:
+        raise Invalid("ts is missing")
+    else:
+        raise Invalid("ts is neither a number nor a string")
+    if ts != ts or ts < 0:
+        raise Invalid("ts is not a valid time")
+    if ts > now + MAX_FUTURE_S:
+        raise Invalid(f"ts is {ts - now:.0f} s in the future")
+    return ts
+
+
+def _number(doc: dict[str, Any], key: str, low: float | None = None, high: float | None = None) -> float | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if type(value) is not float and type(value) is not int:
+        raise Invalid(f"{key} is not a number")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise Invalid(f"{key} {value} is out of range")
+    return float(value)
+
+
+def decode_heartbeat(payload: bytes, now: float) -> bool:
+    """A camera or alarm heartbeat; returns True when it says the device is faulty."""
+    doc = _obj(payload)
+    parse_ts(doc.get("ts"), now)
+    status = doc.get("status")
+    if status not in HEARTBEAT_STATUSES or type(status) is not str:
+        raise Invalid(f"status {status!r} is not one of ok, degraded, fault")
+    if len(doc) > 2:
+        _number(doc, "fps", 0)
+        _number(doc, "temp_c", -100, 200)
+        _number(doc, "battery", 0, 100)
+        rec = doc.get("recording")
+        if rec is not None and type(rec) is not bool:
+            raise Invalid("recording is not a boolean")
+    return status == "fault"
+
+
+def decode_alarm_event(payload: bytes, school: str, device: str, now: float) -> AlarmEvent:
+    doc = _obj(payload)
+    ts = parse_ts(doc.get("ts"), now)
+    event_id = doc.get("event_id")
+    if type(event_id) is not str or not event_id or len(event_id) > MAX_EVENT_ID:
+        raise Invalid("event_id is missing or not a string of 1-128 characters")
+    kind = doc.get("type")
+    if kind not in ALARM_EVENT_TYPES or type(kind) is not str:
+        raise Invalid(f"type {kind!r} is not one of press, test, tamper, cancel")
+    return AlarmEvent(school, device, event_id, kind, ts, now)
+
+
+def decode_fix(payload: bytes, school: str, bus: str, now: float) -> Fix:
+    doc = _obj(payload)
+    ts = parse_ts(doc.get("ts"), now)
+    lat = _number(doc, "lat", -90, 90)
+    lon = _number(doc, "lon", -180, 180)
+    if lat is None or lon is None:
+        raise Invalid("lat and lon are required")
+    speed = _number(doc, "speed_kmh", 0, 400)
+    heading = _number(doc, "heading", 0, 360)
+    hdop = _number(doc, "hdop", 0)
+    return Fix(school, bus, ts, now, lat, lon, speed, heading, hdop)
+
+
+def decode_status(payload: bytes) -> bool:
+    """`online` or `offline`, plain text; returns True for online."""
+    text = payload.strip()
+    if text == b"online":
+        return True
+    if text == b"offline":
+        return False
+    raise Invalid("status is neither online nor offline")

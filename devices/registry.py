@@ -1,0 +1,456 @@
+"""Loading the registry file (contract §1) into `devices.model.Registry`, strictly.
+
+Every error names the file, the line, the key and the reason; unknown keys are errors; a file with any
+error is rejected whole (`RegistryError` lists every error found, not just the first).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from devices.model import (
+    DEFAULT_HEARTBEATS,
+    ZONE_KINDS,
+    Alarm,
+    Bus,
+    Camera,
+    DeviceKind,
+    Heartbeat,
+    Registry,
+    Route,
+    School,
+    SlowStretch,
+    Window,
+    Zone,
+)
+
+SCHOOL_ID = re.compile(r"[a-z0-9-]{1,64}")
+DEVICE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+WINDOW = re.compile(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    file: str
+    line: int
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.key}: {self.reason}"
+
+
+class RegistryError(ValueError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        head = f"registry rejected, {len(problems)} error(s):\n" if len(problems) > 1 else ""
+        super().__init__(head + "\n".join(str(p) for p in problems[:50]))
+
+
+# ---- YAML with line numbers ---------------------------------------------------------------------
+
+
+class _Map(dict):  # type: ignore[type-arg]
+    line: int
+    lines: dict[Any, int]
+
+
+class _Seq(list):  # type: ignore[type-arg]
+    line: int
+    lines: list[int]
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
+    loader.flatten_mapping(node)
+    out = _Map()
+    out.line = node.start_mark.line + 1
+    out.lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _Seq:
+    out = _Seq(loader.construct_object(child, deep=True) for child in node.value)
+    out.line = node.start_mark.line + 1
+    out.lines = [child.start_mark.line + 1 for child in node.value]
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+# ---- validation ---------------------------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, filename: str, base_dir: Path | None) -> None:
+        self.file = filename
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+
+    def fail(self, line: int, key: str, reason: str) -> None:
+        self.problems.append(Problem(self.file, line, key, reason))
+
+    def mapping(self, value: Any, line: int, key: str, allowed: set[str], required: set[str] = frozenset()) -> _Map | None:  # type: ignore[assignment]
+        if not isinstance(value, _Map):
+            self.fail(line, key, "must be a mapping")
+            return None
+        for k in value:
+            if k not in allowed:
+                self.fail(value.lines.get(k, value.line), f"{key}.{k}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        for k in sorted(required - set(value)):
+            self.fail(value.line, f"{key}.{k}", "is required")
+        return value
+
+    def items(self, parent: _Map, name: str, key: str) -> list[tuple[int, str, Any]]:
+        value = parent.get(name)
+        if value is None:
+            return []
+        line = parent.lines.get(name, parent.line)
+        if not isinstance(value, _Seq):
+            self.fail(line, key, "must be a list")
+            return []
+        return [(value.lines[i], f"{key}[{i}]", item) for i, item in enumerate(value)]
+
+    def get(self, m: _Map, name: str, key: str, check: Callable[[Any], Any], default: Any = None) -> Any:
+        if name not in m:
+            return default
+        line = m.lines.get(name, m.line)
+        try:
+            return check(m[name])
+        except ValueError as exc:
+            self.fail(line, f"{key}.{name}", str(exc))
+            return default
+
+    def line_of(self, m: _Map, name: str) -> int:
+        return m.lines.get(name, m.line)
+
+
+def _text(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError("must be a non-empty string")
+    return v
+
+
+def _pattern(rx: re.Pattern[str], what: str) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if not isinstance(v, str) or not rx.fullmatch(v):
+            raise ValueError(f"{v!r} is not a valid {what} (must match {rx.pattern})")
+        return v
+
+    return check
+
+
+def _positive(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+        raise ValueError(f"{v!r} must be a positive number")
+    return float(v)
+
+
+def _count(low: int) -> Callable[[Any], int]:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ValueError(f"{v!r} must be a whole number >= {low}")
+        return v
+
+    return check
+
+
+def _window(v: Any) -> Window:
+    m = WINDOW.fullmatch(v) if isinstance(v, str) else None
+    if m is None:
+        raise ValueError(f"{v!r} is not a window like \"06:30-08:30\"")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if h1 > 23 or m1 > 59 or m2 > 59 or end > 1440 or end <= start:
+        raise ValueError(f"{v!r} is not a window of one day with its start before its end (24:00 may end it)")
+    return Window(start, end)
+
+
+def _timezone(v: Any) -> str:
+    try:
+        ZoneInfo(_text(v))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{v!r} is not a known IANA time zone") from None
+    return v
+
+
+def _point(v: Any) -> tuple[float, float]:
+    if not isinstance(v, list | tuple) or len(v) != 2 or not all(
+        isinstance(c, int | float) and not isinstance(c, bool) for c in v
+    ):
+        raise ValueError(f"{v!r} is not a [lon, lat] pair")
+    lon, lat = float(v[0]), float(v[1])
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ValueError(f"{v!r} is out of range: [lon, lat] with lon in -180..180 and lat in -90..90")
+    return (lon, lat)
+
+
+def _path(v: Any) -> tuple[tuple[float, float], ...]:
+    if not isinstance(v, list) or len(v) < 2:
+        raise ValueError("must be a list of at least two [lon, lat] pairs")
+    out = []
+    for i, p in enumerate(v):
+        try:
+            out.append(_point(p))
+        except ValueError as exc:
+            raise ValueError(f"point {i}: {exc}") from None
+    return tuple(out)
+
+
+def _geojson_path(base_dir: Path | None) -> Callable[[Any], tuple[tuple[float, float], ...]]:
+    def check(v: Any) -> tuple[tuple[float, float], ...]:
+        path = Path(_text(v))
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not JSON: {exc}") from None
+        return _path(_linestring(doc))
+
+    return check
+
+
+def _linestring(doc: Any) -> Any:
+    if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
+        lines = [f for f in doc.get("features", []) if (f.get("geometry") or {}).get("type") == "LineString"]
+        if len(lines) != 1:
+            raise ValueError("a FeatureCollection must hold exactly one LineString")
+        doc = lines[0]
+    if isinstance(doc, dict) and doc.get("type") == "Feature":
+        doc = doc.get("geometry")
+    if not isinstance(doc, dict) or doc.get("type") != "LineString":
+        raise ValueError("GeoJSON must be a LineString (or a Feature or FeatureCollection of one)")
+    return doc.get("coordinates")
+
+
+def _heartbeat(c: _Checker, m: _Map, key: str, base: Heartbeat) -> Heartbeat:
+    interval = c.get(m, "interval_s", key, _positive, base.interval_s)
+    missed = c.get(m, "missed", key, _count(1), base.missed)
+    return Heartbeat(interval, missed)
+
+
+# ---- the document -------------------------------------------------------------------------------
+
+_TOP = {"defaults", "schools", "routes", "buses"}
+_HB = {"interval_s", "missed"}
+
+
+def parse_registry(text: str, filename: str = "<registry>", base_dir: Path | None = None) -> Registry:
+    try:
+        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else 0
+        raise RegistryError([Problem(filename, line, "", f"YAML: {exc.problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise RegistryError([Problem(filename, 0, "", f"YAML: {exc}")]) from None
+    c = _Checker(filename, base_dir)
+    if doc is None:
+        doc = _Map()
+        doc.line, doc.lines = 1, {}
+    top = c.mapping(doc, 1, "registry", _TOP)
+    if top is None:
+        raise RegistryError(c.problems)
+    defaults = _defaults(c, top)
+    routes = _routes(c, top)
+    schools = _schools(c, top, defaults)
+    buses = _buses(c, top, defaults, {s.id for s in schools}, {r.id for r in routes})
+    if c.problems:
+        raise RegistryError(c.problems)
+    return Registry(tuple(schools), tuple(routes), tuple(buses), defaults)
+
+
+def load_registry(path: str | Path) -> Registry:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RegistryError([Problem(str(p), 0, "", f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise RegistryError([Problem(str(p), 0, "", "not UTF-8 text")]) from None
+    return parse_registry(text, str(p), p.parent)
+
+
+def _defaults(c: _Checker, top: _Map) -> dict[DeviceKind, Heartbeat]:
+    out = dict(DEFAULT_HEARTBEATS)
+    if "defaults" not in top:
+        return out
+    d = c.mapping(top["defaults"], c.line_of(top, "defaults"), "defaults", {"camera", "alarm", "gps"})
+    if d is None:
+        return out
+    for name in ("camera", "alarm", "gps"):
+        if name in d:
+            kind = DeviceKind(name)
+            hb = c.mapping(d[name], c.line_of(d, name), f"defaults.{name}", _HB)
+            if hb is not None:
+                out[kind] = _heartbeat(c, hb, f"defaults.{name}", out[kind])
+    return out
+
+
+def _unique(c: _Checker, seen: set[str], value: str | None, line: int, key: str, what: str) -> None:
+    if value is None:
+        return
+    if value in seen:
+        c.fail(line, key, f"{what} {value!r} appears twice")
+    seen.add(value)
+
+
+def _schools(c: _Checker, top: _Map, defaults: dict[DeviceKind, Heartbeat]) -> list[School]:
+    schools: list[School] = []
+    seen: set[str] = set()
+    for line, key, item in c.items(top, "schools", "schools"):
+        m = c.mapping(item, line, key, {"id", "name", "zones", "cameras", "alarms"}, {"id"})
+        if m is None:
+            continue
+        sid = c.get(m, "id", key, _pattern(SCHOOL_ID, "school id"))
+        _unique(c, seen, sid, c.line_of(m, "id"), f"{key}.id", "school id")
+        name = c.get(m, "name", key, _text, sid or "")
+        zones = _zones(c, m, key)
+        zone_ids = {z.id for z in zones}
+        cameras: list[Camera] = []
+        cam_ids: set[str] = set()
+        for cline, ckey, citem in c.items(m, "cameras", f"{key}.cameras"):
+            cm = c.mapping(citem, cline, ckey, {"id", "zone", "name"} | _HB, {"id"})
+            if cm is None:
+                continue
+            cid = c.get(cm, "id", ckey, _pattern(DEVICE_ID, "camera id"))
+            _unique(c, cam_ids, cid, c.line_of(cm, "id"), f"{ckey}.id", "camera id")
+            zone = c.get(cm, "zone", ckey, _text)
+            if zone is not None and zone not in zone_ids:
+                c.fail(c.line_of(cm, "zone"), f"{ckey}.zone", f"zone {zone!r} is not a zone of school {sid!r}")
+            hb = _heartbeat(c, cm, ckey, defaults[DeviceKind.CAMERA])
+            if cid is not None:
+                cameras.append(Camera(cid, zone, hb, c.get(cm, "name", ckey, _text, "")))
+        alarms: list[Alarm] = []
+        alarm_ids: set[str] = set()
+        for aline, akey, aitem in c.items(m, "alarms", f"{key}.alarms"):
+            am = c.mapping(aitem, aline, akey, {"id", "location", "name"} | _HB, {"id"})
+            if am is None:
+                continue
+            aid = c.get(am, "id", akey, _pattern(DEVICE_ID, "alarm id"))
+            _unique(c, alarm_ids, aid, c.line_of(am, "id"), f"{akey}.id", "alarm id")
+            location = c.get(am, "location", akey, _text, "") or c.get(am, "name", akey, _text, "")
+            hb = _heartbeat(c, am, akey, defaults[DeviceKind.ALARM])
+            if aid is not None:
+                alarms.append(Alarm(aid, location, hb))
+        if sid is not None:
+            schools.append(School(sid, name, tuple(zones), tuple(cameras), tuple(alarms)))
+    return schools
+
+
+def _zones(c: _Checker, school: _Map, key: str) -> list[Zone]:
+    zones: list[Zone] = []
+    seen: set[str] = set()
+    for line, zkey, item in c.items(school, "zones", f"{key}.zones"):
+        m = c.mapping(item, line, zkey, {"id", "name", "kind", "min_live"}, {"id"})
+        if m is None:
+            continue
+        zid = c.get(m, "id", zkey, _pattern(DEVICE_ID, "zone id"))
+        _unique(c, seen, zid, c.line_of(m, "id"), f"{zkey}.id", "zone id")
+
+        def kind(v: Any) -> str:
+            if v not in ZONE_KINDS:
+                raise ValueError(f"{v!r} is not a zone kind ({', '.join(ZONE_KINDS)})")
+            return str(v)
+
+        zkind = c.get(m, "kind", zkey, kind, "other")
+        min_live = c.get(m, "min_live", zkey, _count(0), 1)
+        if zid is not None:
+            zones.append(Zone(zid, c.get(m, "name", zkey, _text, zid), zkind, min_live))
+    return zones
+
+
+_ROUTE_KEYS = {"id", "name", "corridor_m", "speed_limit_kmh", "windows", "timezone", "path", "geojson", "slow_stretches"}
+
+
+def _routes(c: _Checker, top: _Map) -> list[Route]:
+    routes: list[Route] = []
+    seen: set[str] = set()
+    for line, key, item in c.items(top, "routes", "routes"):
+        m = c.mapping(item, line, key, _ROUTE_KEYS, {"id"})
+        if m is None:
+            continue
+        rid = c.get(m, "id", key, _pattern(DEVICE_ID, "route id"))
+        _unique(c, seen, rid, c.line_of(m, "id"), f"{key}.id", "route id")
+        corridor = c.get(m, "corridor_m", key, _positive, 150.0)
+        limit = c.get(m, "speed_limit_kmh", key, _positive, 60.0)
+        tz = c.get(m, "timezone", key, _timezone, "Asia/Shanghai")
+        windows: list[Window] = []
+        for wline, wkey, w in c.items(m, "windows", f"{key}.windows"):
+            try:
+                windows.append(_window(w))
+            except ValueError as exc:
+                c.fail(wline, wkey, str(exc))
+        path: tuple[tuple[float, float], ...] | None = None
+        if ("path" in m) == ("geojson" in m):
+            c.fail(m.line, key, "needs exactly one of `path` or `geojson`")
+        elif "path" in m:
+            path = c.get(m, "path", key, _path)
+        else:
+            path = c.get(m, "geojson", key, _geojson_path(c.base_dir))
+        stretches: list[SlowStretch] = []
+        for sline, skey, s in c.items(m, "slow_stretches", f"{key}.slow_stretches"):
+            sm = c.mapping(s, sline, skey, {"from_m", "to_m", "speed_limit_kmh", "name"}, {"from_m", "to_m", "speed_limit_kmh"})
+            if sm is None:
+                continue
+            a = c.get(sm, "from_m", skey, lambda v: _positive(v) if v != 0 else 0.0)
+            b = c.get(sm, "to_m", skey, _positive)
+            lim = c.get(sm, "speed_limit_kmh", skey, _positive)
+            if a is not None and b is not None and lim is not None:
+                if b <= a:
+                    c.fail(sline, skey, "to_m must be greater than from_m")
+                stretches.append(SlowStretch(a, b, lim, c.get(sm, "name", skey, _text, "")))
+        if rid is not None and path is not None:
+            routes.append(
+                Route(rid, corridor, limit, path, tuple(windows), tz, tuple(stretches), c.get(m, "name", key, _text, ""))
+            )
+    return routes
+
+
+def _buses(
+    c: _Checker, top: _Map, defaults: dict[DeviceKind, Heartbeat], schools: set[str], routes: set[str]
+) -> list[Bus]:
+    buses: list[Bus] = []
+    seen: set[str] = set()
+    for line, key, item in c.items(top, "buses", "buses"):
+        m = c.mapping(item, line, key, {"id", "plate", "school", "route", "capacity"} | _HB, {"id", "school", "route"})
+        if m is None:
+            continue
+        bid = c.get(m, "id", key, _pattern(DEVICE_ID, "bus id"))
+        _unique(c, seen, bid, c.line_of(m, "id"), f"{key}.id", "bus id")
+        school = c.get(m, "school", key, _text)
+        if school is not None and school not in schools:
+            c.fail(c.line_of(m, "school"), f"{key}.school", f"school {school!r} is not in the registry")
+        route = c.get(m, "route", key, _text)
+        if route is not None and route not in routes:
+            c.fail(c.line_of(m, "route"), f"{key}.route", f"route {route!r} is not in the registry")
+        plate = c.get(m, "plate", key, _text, "")
+        capacity = c.get(m, "capacity", key, _count(1), 0)
+        hb = _heartbeat(c, m, key, defaults[DeviceKind.GPS])
+        if bid is not None and school is not None and route is not None:
+            buses.append(Bus(bid, plate, school, route, capacity, hb))
+    return buses
