@@ -1,0 +1,352 @@
+"""The MQTT collector: a paho-mqtt 2 client driven from the asyncio loop.
+
+The paho socket is read from the loop (add_reader), so every callback runs on the loop thread, the
+thread that owns the judge: no locks on the per-message path. The path itself is: look the topic up,
+decode, hand to the judge, count. No database write, lock or log line per message; bad input is logged
+at a limited rate. No exception escapes a paho callback.
+
+Alarm events arrive at QoS 1 with `manual_ack`: the PUBACK leaves only after the event is stored, and
+the session is persistent (fixed client id, clean_session false), so a crash loses none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+
+from devices.events import AlarmEvent, Fix, Judgement
+from devices.judge import Judge
+from devices.liveness import Device
+from devices.model import TOPIC_SEGMENT, DeviceKind
+from devices.payload import (
+    Invalid,
+    Outcome,
+    decode_alarm_event,
+    decode_fix,
+    decode_heartbeat,
+    decode_status,
+)
+from monitor.config import MqttConfig, mask_url
+from monitor.ratelog import RateLimitedLog, truncate
+
+log = logging.getLogger(__name__)
+
+_REFUSED_AUTH = {4, 5, 134, 135}  # 3.1.1: bad user/password, not authorised; 5: 0x86, 0x87
+_MAX_BATCH = 512
+
+
+class Sink(Protocol):
+    def judgements(self, items: list[Judgement]) -> None: ...
+    def alarm_event(self, dev: Device, ev: AlarmEvent, ack: Callable[[], None]) -> None: ...
+    def fix(self, dev: Device, fix: Fix) -> list[Judgement]: ...
+    def link(self, up: bool, now: float) -> None: ...
+
+
+class Collector:
+    def __init__(self, cfg: MqttConfig, judge: Judge, sink: Sink, clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.judge = judge
+        self.sink = sink
+        self.clock = clock
+        self.root = cfg.topic_root.strip("/")
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.connected = False
+        self.refused: str | None = None  # set when the broker refused our credentials: no more retries
+        self.status_topic = f"{self.root}/_monitor/status"
+        self._bad = RateLimitedLog(log)
+        self._topics: dict[str, Device] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._misc: asyncio.TimerHandle | None = None
+        self._stopping = False
+        self._backoff = 1.0
+        self._client = self._make_client()
+        self.index_devices()
+
+    # ---- setup ---------------------------------------------------------------------------------
+
+    def index_devices(self) -> None:
+        """(Re)build the topic prefix -> device map from the judge's devices."""
+        self._topics = {
+            f"{self.root}/{d.school}/{TOPIC_SEGMENT[d.kind]}/{d.id}": d for d in self.judge.devices()
+        }
+
+    def _make_client(self) -> mqtt.Client:
+        url = urlsplit(self.cfg.url)
+        v5 = self.cfg.protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.cfg.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if url.username:
+            client.username_pw_set(unquote(url.username), unquote(url.password) if url.password else None)
+        if url.scheme in ("mqtts", "ssl"):
+            ctx = ssl.create_default_context(cafile=self.cfg.ca_file or None)
+            if self.cfg.insecure:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            client.tls_set_context(ctx)
+        client.will_set(self.status_topic, b"offline", qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
+        client.suppress_exceptions = True
+        return client
+
+    @property
+    def address(self) -> tuple[str, int]:
+        url = urlsplit(self.cfg.url)
+        default = 8883 if url.scheme in ("mqtts", "ssl") else 1883
+        return url.hostname or "127.0.0.1", url.port or default
+
+    # ---- run -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop.create_task(self._connect_loop())
+        self._misc = self._loop.call_later(1.0, self._tick)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._misc:
+            self._misc.cancel()
+        if self.connected:
+            try:
+                self._client.publish(self.status_topic, b"offline", qos=1, retain=True)
+                self._client.loop_write()
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+        self._client.disconnect()
+        self._drop_socket(self._client.socket())
+
+    async def _connect_loop(self) -> None:
+        assert self._loop is not None
+        host, port = self.address
+        props = None
+        if self.cfg.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 3600
+        while not self._stopping and not self.connected and self.refused is None:
+            try:
+                log.info("connecting to MQTT broker %s", mask_url(self.cfg.url))
+                await self._loop.run_in_executor(
+                    None,
+                    lambda: self._client.connect(host, port, self.cfg.keepalive_s, clean_start=False, properties=props)
+                    if self.cfg.protocol == "5"
+                    else self._client.connect(host, port, self.cfg.keepalive_s),
+                )
+                return  # on_connect takes over; a refusal comes back through on_disconnect
+            except (OSError, ssl.SSLError, mqtt.WebsocketConnectionError) as exc:
+                log.warning("MQTT broker %s unreachable: %s; retrying in %.0f s", mask_url(self.cfg.url), exc, self._backoff)
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, 30.0)
+
+    def _tick(self) -> None:
+        """Once a second: keepalive pings and paho's timers, plus reconnect after a lost link."""
+        assert self._loop is not None
+        try:
+            if self._client.socket() is not None:
+                self._client.loop_misc()
+        except Exception:  # noqa: BLE001
+            log.exception("MQTT housekeeping failed")
+        if not self._stopping:
+            self._misc = self._loop.call_later(1.0, self._tick)
+
+    # ---- socket plumbing (paho -> asyncio) -----------------------------------------------------
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._loop.add_reader, sock, self._readable)
+
+    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._drop_socket(sock)
+
+    def _drop_socket(self, sock: Any) -> None:
+        if sock is None or self._loop is None:
+            return
+        try:
+            self._loop.remove_reader(sock)
+            self._loop.remove_writer(sock)
+        except (ValueError, OSError):
+            pass
+
+    def _on_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._loop.add_writer, sock, self._writable)
+
+    def _on_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.remove_writer(sock)
+        except (ValueError, OSError):
+            pass
+
+    def _readable(self) -> None:
+        # loop_read handles about one packet a call; keep reading while packets keep coming, so one
+        # wake-up of the loop absorbs a burst.
+        client = self._client
+        for _ in range(_MAX_BATCH):
+            before = self._received
+            rc = client.loop_read()
+            if rc != mqtt.MQTT_ERR_SUCCESS or self._received == before:
+                break
+
+    def _writable(self) -> None:
+        self._client.loop_write()
+
+    # ---- connection events ---------------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        try:
+            if reason.is_failure:
+                code = reason.value
+                if code in _REFUSED_AUTH:
+                    self.refused = str(reason)
+                    log.error("MQTT broker refused the monitor's credentials (%s); not retrying", reason)
+                else:
+                    log.warning("MQTT broker refused the connection: %s", reason)
+                return
+            self.connected = True
+            self._backoff = 1.0
+            subs = [
+                (f"{self.root}/+/camera/+/heartbeat", 1),
+                (f"{self.root}/+/alarm/+/heartbeat", 1),
+                (f"{self.root}/+/alarm/+/event", 1),
+                (f"{self.root}/+/bus/+/gps", 1),
+                (f"{self.root}/+/+/+/status", 1),
+            ]
+            client.subscribe(subs)
+            client.publish(self.status_topic, b"online", qos=1, retain=True)
+            log.info("connected to MQTT broker %s (session present: %s)", mask_url(self.cfg.url), flags.session_present)
+            self.sink.link(True, self.clock())
+        except Exception:  # noqa: BLE001 - never out of a paho callback
+            log.exception("error handling MQTT connect")
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        try:
+            was = self.connected
+            self.connected = False
+            if was:
+                log.warning("lost the MQTT broker (%s): judging no device down until it is back", reason)
+                self.sink.link(False, self.clock())
+            if reason is not None and getattr(reason, "value", 0) in _REFUSED_AUTH:
+                self.refused = str(reason)
+                log.error("MQTT broker refused the monitor's credentials (%s); not retrying", reason)
+            if not self._stopping and self.refused is None and self._loop is not None:
+                self._loop.call_later(self._backoff, lambda: self._loop.create_task(self._connect_loop()))  # type: ignore[union-attr]
+                self._backoff = min(self._backoff * 2, 30.0)
+        except Exception:  # noqa: BLE001
+            log.exception("error handling MQTT disconnect")
+
+    # ---- messages ------------------------------------------------------------------------------
+
+    _received = 0
+    _deferred = False
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._received += 1
+        self._deferred = False
+        try:
+            self.handle(msg.topic, msg.payload, msg.retain, self.clock(), msg)
+        except Exception:  # noqa: BLE001 - the collector never stops on a message
+            self.counts[("unknown", Outcome.INVALID)] += 1
+            log.exception("error handling a message on %s", msg.topic[:200])
+        if msg.qos and not self._deferred:
+            client.ack(msg.mid, msg.qos)
+
+    def handle(self, topic: str, payload: bytes, retained: bool, now: float, msg: Any = None) -> None:
+        prefix, _, leaf = topic.rpartition("/")
+        dev = self._topics.get(prefix)
+        if dev is None:
+            self._unknown(topic, payload, now)
+            return
+        kind = dev.kind
+        try:
+            if leaf == "heartbeat" and kind is not DeviceKind.GPS:
+                faulty = decode_heartbeat(payload, now)
+                if retained:  # a stored heartbeat says nothing about now
+                    self.counts[(kind, Outcome.DUPLICATE)] += 1
+                    return
+                found = self.judge.beat(dev, now, faulty)
+            elif leaf == "gps" and kind is DeviceKind.GPS:
+                fix = decode_fix(payload, dev.school, dev.id, now)
+                if retained:
+                    self.counts[(kind, Outcome.DUPLICATE)] += 1
+                    return
+                found = self.judge.beat(dev, now)
+                found.extend(self.sink.fix(dev, fix))
+            elif leaf == "status":
+                online = decode_status(payload)
+                if online:
+                    found = [] if retained else self.judge.beat(dev, now, dev.state == "faulty")
+                else:
+                    found = self.judge.offline(dev, now)
+            elif leaf == "event" and kind is DeviceKind.ALARM:
+                ev = decode_alarm_event(payload, dev.school, dev.id, now)
+                self._alarm_event(dev, ev, msg)
+                return
+            else:
+                raise Invalid(f"no such topic for a {kind}: {leaf!r}")
+        except Invalid as bad:
+            self.counts[(kind, bad.outcome)] += 1
+            self._bad.warn(bad.outcome, now, "dropped message on %s from %s: %s; payload %r",
+                           topic[:200], dev.id, bad.reason, truncate(payload))
+            return
+        self.counts[(kind, Outcome.ACCEPTED)] += 1
+        if found:
+            self.sink.judgements(found)
+
+    def _alarm_event(self, dev: Device, ev: AlarmEvent, msg: Any) -> None:
+        ack: Callable[[], None] = _noop
+        if msg is not None and msg.qos:
+            self._deferred = True
+            mid, qos, client, loop = msg.mid, msg.qos, self._client, self._loop
+
+            def ack() -> None:
+                if loop is not None:
+                    loop.call_soon_threadsafe(client.ack, mid, qos)
+
+        self.sink.alarm_event(dev, ev, ack)
+
+    def count(self, kind: str, outcome: Outcome) -> None:
+        self.counts[(kind, outcome)] += 1
+
+    def _unknown(self, topic: str, payload: bytes, now: float) -> None:
+        parts = topic.split("/")
+        if len(parts) == 5 and parts[0] == self.root and parts[2] in ("camera", "alarm", "bus") and parts[4] in (
+            "heartbeat", "event", "gps", "status",
+        ):
+            outcome, kind = Outcome.UNKNOWN_DEVICE, {"bus": "gps"}.get(parts[2], parts[2])
+            why = "unknown school or device"
+        else:
+            outcome, kind, why = Outcome.INVALID, "unknown", "not a topic of the contract"
+        self.counts[(kind, outcome)] += 1
+        self._bad.warn(outcome, now, "dropped message on %s: %s; payload %r", topic[:200], why, truncate(payload))
+
+
+def _noop() -> None:
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

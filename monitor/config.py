@@ -1,0 +1,189 @@
+"""The config file (TOML, contract §7), validated once at start.
+
+Every key has a default and a missing file means all defaults. Unknown keys and bad values are
+errors that name the file, the key and the reason. Receivers are kept as plain tables here and
+validated by the alerting package, which owns them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    url: str = "mqtt://127.0.0.1:1883"
+    topic_root: str = "campus"
+    client_id: str = "campus-monitor"
+    protocol: str = "3.1.1"  # or "5"
+    keepalive_s: int = 30
+    ca_file: str = ""  # for mqtts://; the system's store when empty
+    insecure: bool = False  # mqtts:// without certificate checks (tests only)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str = "sqlite:///campus.db"
+    persist_every_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    listen: str = "127.0.0.1:8080"
+    metrics_public: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TicketsConfig:
+    open_after_s: float = 600
+    verify_s: float = 300
+    reopen_after_s: float = 1800
+
+
+@dataclass(frozen=True, slots=True)
+class BusesConfig:
+    off_route_after_s: float = 60
+    off_route_fixes: int = 3
+    overspeed_after_s: float = 10
+    track_keep_s: float = 7 * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    group_window_s: float = 10
+    language: str = "zh"
+    cancel_within_s: float = 300
+    remind_after_s: float = 600
+    flap_count: int = 5
+    flap_window_s: float = 600
+    untested_alarm_days: float = 30
+    dead_letter_after_s: float = 86400
+    digest_at: str = "07:00"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    tickets: TicketsConfig = field(default_factory=TicketsConfig)
+    buses: BusesConfig = field(default_factory=BusesConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    receivers: tuple[dict[str, Any], ...] = ()
+    source: str = "<defaults>"
+
+
+_SECTIONS = {
+    "mqtt": MqttConfig,
+    "database": DatabaseConfig,
+    "http": HttpConfig,
+    "tickets": TicketsConfig,
+    "buses": BusesConfig,
+    "alerts": AlertsConfig,
+}
+
+
+def _section(cls: type, table: Any, where: str, src: str) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{src}: [{where}]: must be a table")
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        f = known.get(key)
+        if f is None:
+            raise ConfigError(f"{src}: {where}.{key}: unknown key (allowed: {', '.join(sorted(known))})")
+        default = f.default
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int | float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            raise ConfigError(f"{src}: {where}.{key}: {value!r} must be {_kind(default)}")
+        values[key] = int(value) if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, int) else value
+    return cls(**values)
+
+
+def _kind(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int | float):
+        return "a number >= 0"
+    return "a string"
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: TOML: {exc}") from None
+    parts: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key == "receivers":
+            if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+                raise ConfigError(f"{source}: receivers: must be an array of tables ([[receivers]])")
+            parts["receivers"] = tuple(value)
+        elif key in _SECTIONS:
+            parts[key] = _section(_SECTIONS[key], value, key, source)
+        else:
+            raise ConfigError(f"{source}: {key}: unknown section (allowed: {', '.join([*_SECTIONS, 'receivers'])})")
+    cfg = Config(**parts, source=source)
+    _cross_check(cfg)
+    return cfg
+
+
+def load_config(path: str | Path | None) -> Config:
+    if path is None:
+        return Config()
+    p = Path(path)
+    if not p.exists():
+        return Config(source=str(p))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read: {exc}") from None
+    return parse_config(text, str(p))
+
+
+def _cross_check(cfg: Config) -> None:
+    src = cfg.source
+    scheme = urlsplit(cfg.mqtt.url).scheme
+    if scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ConfigError(f"{src}: mqtt.url: scheme {scheme!r} must be mqtt:// or mqtts://")
+    if cfg.mqtt.protocol not in ("3.1.1", "5"):
+        raise ConfigError(f"{src}: mqtt.protocol: must be \"3.1.1\" or \"5\"")
+    if "/" in cfg.mqtt.topic_root.strip("/") or not cfg.mqtt.topic_root.strip("/"):
+        raise ConfigError(f"{src}: mqtt.topic_root: must be one topic level such as \"campus\"")
+    db = cfg.database.url
+    if not (db.startswith("sqlite:") or db.startswith("postgresql")):
+        raise ConfigError(f"{src}: database.url: must be sqlite:///FILE or postgresql+psycopg://...")
+    parse_listen(cfg.http.listen, f"{src}: http.listen")
+    if cfg.buses.off_route_fixes < 1:
+        raise ConfigError(f"{src}: buses.off_route_fixes: must be at least 1")
+    if cfg.alerts.language not in ("zh", "en"):
+        raise ConfigError(f"{src}: alerts.language: must be \"zh\" or \"en\"")
+
+
+def parse_listen(value: str, where: str = "listen") -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{where}: {value!r} must be HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***, for logs and errors."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()

@@ -1,0 +1,96 @@
+"""Prometheus metrics (contract §6), built fresh at each scrape from the service's state.
+
+One custom collector over the judge, the collector's counters and the other engines: no gauge objects
+kept in step by hand, and no stale series after a device leaves the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from devices.liveness import LIVE_STATES
+from devices.model import DeviceKind
+
+_DEVICE_LABELS = ["school", "kind", "device", "zone"]
+
+
+@dataclass
+class Sources:
+    """What the scrape reads; each callable returns the current view of one part of the service."""
+
+    app: Any
+    extra: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
+
+
+class CampusCollector(Collector):
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.extra: list[Callable[[], Iterable[Metric]]] = []
+
+    def collect(self) -> Iterator[Metric]:
+        app = self.app
+        judge = app.judge
+        up = GaugeMetricFamily("campus_device_up", "1 when the device is up or faulty, 0 when down or unknown", labels=_DEVICE_LABELS)
+        seen = GaugeMetricFamily("campus_device_last_seen_timestamp_seconds", "When the device was last heard (Unix seconds)", labels=_DEVICE_LABELS)
+        for dev in judge.devices():
+            labels = [dev.school, str(dev.kind), dev.id, dev.zone or ""]
+            up.add_metric(labels, 1.0 if dev.state in LIVE_STATES else 0.0)
+            if dev.last_seen is not None:
+                seen.add_metric(labels, dev.last_seen)
+        yield up
+        yield seen
+
+        zl = ["school", "zone", "zone_kind"]
+        live = GaugeMetricFamily("campus_zone_live_cameras", "Cameras up or faulty in the zone", labels=zl)
+        total = GaugeMetricFamily("campus_zone_cameras", "Cameras registered in the zone", labels=zl)
+        dark = GaugeMetricFamily("campus_zone_dark", "1 when the zone has fewer live cameras than its min_live", labels=zl)
+        for (school, zone_id), zc in judge.coverage.zones.items():
+            labels = [school, zone_id, zc.zone.kind]
+            live.add_metric(labels, zc.live)
+            total.add_metric(labels, zc.cameras)
+            dark.add_metric(labels, 1.0 if zc.dark else 0.0)
+        yield live
+        yield total
+        yield dark
+
+        offline = GaugeMetricFamily("campus_school_offline", "1 when every camera and alarm panel of the school is down", labels=["school"])
+        for school, sc in judge.coverage.schools.items():
+            offline.add_metric([school], 1.0 if sc.offline else 0.0)
+        yield offline
+
+        events = CounterMetricFamily("campus_alarm_events", "Alarm panel events stored", labels=["school", "device", "type"])
+        for (school, device, kind), n in app.alarm_counts.items():
+            events.add_metric([school, device, kind], n)
+        yield events
+
+        msgs = CounterMetricFamily("campus_messages", "MQTT messages by outcome", labels=["kind", "outcome"])
+        for (kind, outcome), n in app.collector.counts.items():
+            msgs.add_metric([str(kind), str(outcome)], n)
+        yield msgs
+
+        yield GaugeMetricFamily("campus_mqtt_connected", "1 while the monitor is connected to the broker",
+                                value=1.0 if app.collector.connected else 0.0)
+        devices = GaugeMetricFamily("campus_devices", "Registered devices by kind and state", labels=["kind", "state"])
+        counts: dict[tuple[str, str], int] = {}
+        for dev in judge.devices():
+            k = (str(dev.kind), str(dev.state))
+            counts[k] = counts.get(k, 0) + 1
+        for kind in DeviceKind:
+            for state in ("unknown", "up", "faulty", "down"):
+                devices.add_metric([str(kind), state], counts.get((str(kind), state), 0))
+        yield devices
+        for source in self.extra:
+            yield from source()
+
+
+def make_registry(app: Any) -> tuple[CollectorRegistry, CampusCollector]:
+    registry = CollectorRegistry(auto_describe=False)
+    collector = CampusCollector(app)
+    registry.register(collector)
+    return registry, collector
