@@ -1,0 +1,81 @@
+"""API tokens, stored as SHA-256 digests only."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import JSON, Boolean, Double, Integer, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from monitor.auth import Principal, digest, new_token, same_digest
+from monitor.storage.base import Base
+from monitor.storage.db import Database
+
+
+class TokenRecord(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    schools: Mapped[list[str]] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(Text, unique=True)
+    created: Mapped[float] = mapped_column(Double)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    id: int
+    name: str
+    role: str
+    schools: list[str]
+    created: float
+    revoked: bool
+
+
+def create_token(db: Database, role: str, schools: list[str], name: str = "") -> tuple[TokenInfo, str]:
+    token = new_token()
+    with db.session() as s:
+        rec = TokenRecord(
+            name=name or role,
+            role=role,
+            schools=sorted(schools),
+            digest=digest(token),
+            created=time.time(),
+            revoked=False,
+        )
+        s.add(rec)
+        s.flush()
+        info = _info(rec)
+        s.commit()
+    return info, token
+
+
+def list_tokens(db: Database) -> list[TokenInfo]:
+    with db.session() as s:
+        return [_info(r) for r in s.scalars(select(TokenRecord).order_by(TokenRecord.id))]
+
+
+def revoke_token(db: Database, token_id: int) -> bool:
+    with db.session() as s:
+        rec = s.get(TokenRecord, token_id)
+        if rec is None:
+            return False
+        rec.revoked = True
+        s.commit()
+        return True
+
+
+def find_principal(db: Database, token: str) -> Principal | None:
+    d = digest(token)
+    with db.session() as s:
+        rec = s.scalars(select(TokenRecord).where(TokenRecord.digest == d)).first()
+        if rec is None or rec.revoked or not same_digest(rec.digest, d):
+            return None
+        return Principal(rec.id, rec.name, rec.role, frozenset(rec.schools))
+
+
+def _info(rec: TokenRecord) -> TokenInfo:
+    return TokenInfo(rec.id, rec.name, rec.role, list(rec.schools), rec.created, bool(rec.revoked))

@@ -1,0 +1,96 @@
+"""Alarm events (stored once per event_id, before the broker is acknowledged) and the judgement log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Insert, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from devices.events import AlarmEvent, Judgement, Rule, Severity
+from monitor.storage.db import Database
+from monitor.storage.tables import AlarmEventRecord, JudgementRecord
+
+ALARM_EVENTS: Table = AlarmEventRecord.__table__  # type: ignore[assignment]
+JUDGEMENTS: Table = JudgementRecord.__table__  # type: ignore[assignment]
+
+
+def _insert_once(dialect: str, values: dict[str, Any]) -> Insert:
+    """INSERT ... ON CONFLICT (school, device, event_id) DO NOTHING, in the backend's own syntax."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(ALARM_EVENTS)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["school", "device", "event_id"])
+    )
+
+
+def store_alarm_event(db: Database, ev: AlarmEvent) -> bool:
+    """Store an alarm event; True if it is new, False if this (school, device, event_id) was stored.
+
+    Committed when it returns, so the caller may then acknowledge the message to the broker. Safe
+    against a concurrent store of the same event: the unique constraint decides, one of them wins.
+    """
+    values = {
+        "school": ev.school,
+        "device": ev.device,
+        "event_id": ev.event_id,
+        "type": ev.type,
+        "ts": ev.ts,
+        "received": ev.received,
+    }
+    with db.begin() as conn:
+        result = conn.execute(_insert_once(db.dialect, values))
+    return result.rowcount == 1
+
+
+def store_judgements(db: Database, items: Sequence[Judgement]) -> None:
+    """Append judgements to the log, in one transaction."""
+    if not items:
+        return
+    rows = [
+        {
+            "time": j.time,
+            "rule": str(j.rule),
+            "severity": str(j.severity),
+            "school": j.school,
+            "subject": j.subject,
+            "zone": j.zone,
+            "active": j.active,
+            "detail": dict(j.detail),
+        }
+        for j in items
+    ]
+    with db.begin() as conn:
+        conn.execute(JUDGEMENTS.insert(), rows)
+
+
+def list_judgements(db: Database, since: float | None = None, limit: int = 100) -> list[Judgement]:
+    """Judgements in time order (oldest first).
+
+    With `since`, the first `limit` judgements at or after that time; without, the newest `limit`.
+    """
+    j = JUDGEMENTS.c
+    query = select(j.time, j.rule, j.severity, j.school, j.subject, j.active, j.zone, j.detail)
+    if since is None:
+        query = query.order_by(j.time.desc(), j.id.desc()).limit(limit)
+    else:
+        query = query.where(j.time >= since).order_by(j.time, j.id).limit(limit)
+    with db.begin() as conn:
+        rows = conn.execute(query).all()
+    if since is None:
+        rows.reverse()
+    return [
+        Judgement(
+            time=r.time,
+            rule=Rule(r.rule),
+            severity=Severity(r.severity),
+            school=r.school,
+            subject=r.subject,
+            active=bool(r.active),
+            zone=r.zone,
+            detail=r.detail or {},
+        )
+        for r in rows
+    ]
