@@ -1,0 +1,74 @@
+"""A real Mosquitto broker for tests, on a free port of 127.0.0.1, with its own config file.
+
+    with run_mosquitto(tmp_path) as port: ...
+
+Never the system broker on 1883. `extra_conf` is appended to the config (e.g. `max_queued_messages 0`,
+a password file, a TLS listener); the broker's log is `tmp_path/mosquitto.log`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _accepting(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def run_mosquitto(tmp_path: Path, extra_conf: str = "", port: int | None = None) -> Iterator[int]:
+    """Start Mosquitto with a config in `tmp_path`; yield its port; stop it (SIGTERM, then SIGKILL)."""
+    tmp_path = Path(tmp_path)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    log_path = tmp_path / "mosquitto.log"
+    for attempt in range(5):
+        chosen = port or free_port()
+        conf = tmp_path / "mosquitto.conf"
+        conf.write_text(
+            f"listener {chosen} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            f"log_dest file {log_path}\nlog_type error\nlog_type warning\nlog_type notice\n{extra_conf}\n",
+            encoding="utf-8",
+        )
+        proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and not _accepting(chosen) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if proc.poll() is None and _accepting(chosen):
+            break
+        _stop(proc)
+        if port is not None or attempt == 4:  # a fixed port is taken, or something else is wrong
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            log = log_path.read_text(errors="replace") if log_path.exists() else ""
+            raise RuntimeError(f"mosquitto did not start on port {chosen}: {err}{log}")
+    try:
+        yield chosen
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    if proc.stderr is not None:
+        proc.stderr.close()
