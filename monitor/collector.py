@@ -244,7 +244,9 @@ class Collector:
         try:
             was = self.connected
             self.connected = False
-            if was:
+            if was and self._stopping:
+                log.info("disconnected from the MQTT broker")
+            elif was:
                 log.warning("lost the MQTT broker (%s): judging no device down until it is back", reason)
                 self.sink.link(False, self.clock())
             if reason is not None and getattr(reason, "value", 0) in _REFUSED_AUTH:

@@ -1,0 +1,246 @@
+"""`campus-monitor`: run, demo, simulate, registry, token and broker-config commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from devices.registry import RegistryError, load_registry
+from monitor.config import Config, ConfigError, load_config
+
+log = logging.getLogger("campus-monitor")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"campus-monitor: {message}", file=sys.stderr)
+    return code
+
+
+# ---- run -------------------------------------------------------------------------------------------
+
+
+async def _serve(app: object, extra_stop: list[object] | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    await app.start()  # type: ignore[attr-defined]
+    try:
+        await stop.wait()
+    finally:
+        await app.stop()  # type: ignore[attr-defined]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.app import App
+    from monitor.storage.db import Database
+    from monitor.storage.registry_store import latest_registry_source
+
+    try:
+        cfg = load_config(args.config)
+        if args.registry:
+            registry = load_registry(args.registry)
+            source: tuple[str, str] | None = (str(args.registry), Path(args.registry).read_text(encoding="utf-8"))
+        else:
+            db = Database(cfg.database.url)
+            db.migrate()
+            stored = latest_registry_source(db)
+            db.dispose()
+            if stored is None:
+                return _fail("no registry: pass --registry FILE or run `campus-monitor registry import FILE` first")
+            from devices.registry import parse_registry
+
+            registry = parse_registry(stored[1], stored[0])
+            source = None
+    except (ConfigError, RegistryError) as exc:
+        return _fail(str(exc))
+    if args.listen:
+        cfg = _with(cfg, "http", listen=args.listen)
+    asyncio.run(_serve(App(cfg, registry, source)))
+    return 0
+
+
+def _with(cfg: Config, section: str, **changes: object) -> Config:
+    from dataclasses import replace
+
+    return replace(cfg, **{section: replace(getattr(cfg, section), **changes)})
+
+
+# ---- demo ------------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    try:
+        return asyncio.run(run_demo(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+# ---- registry --------------------------------------------------------------------------------------
+
+
+def cmd_registry_validate(args: argparse.Namespace) -> int:
+    try:
+        reg = load_registry(args.file)
+    except RegistryError as exc:
+        return _fail(str(exc), 1)
+    n = sum(1 for _ in reg.devices())
+    print(f"{args.file}: valid: {len(reg.schools)} schools, {len(reg.routes)} routes, {len(reg.buses)} buses, {n} devices")
+    return 0
+
+
+def cmd_registry_import(args: argparse.Namespace) -> int:
+    from monitor.storage.db import Database
+    from monitor.storage.registry_store import import_registry
+
+    try:
+        cfg = load_config(args.config)
+        reg = load_registry(args.file)
+    except (ConfigError, RegistryError) as exc:
+        return _fail(str(exc), 1)
+    db = Database(cfg.database.url)
+    try:
+        db.migrate()
+        result = import_registry(db, reg, Path(args.file).read_text(encoding="utf-8"), str(args.file))
+    finally:
+        db.dispose()
+    print(f"{args.file}: {'imported' if result.changed else 'unchanged'}: {result}")
+    return 0
+
+
+# ---- tokens ----------------------------------------------------------------------------------------
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from monitor.auth import validate_new
+    from monitor.storage.auth_tables import create_token, list_tokens, revoke_token
+    from monitor.storage.db import Database
+    from monitor.storage.registry_store import latest_registry_source
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc), 1)
+    db = Database(cfg.database.url)
+    try:
+        db.migrate()
+        if args.token_cmd == "create":
+            schools = [s for group in (args.school or []) for s in group.split(",") if s]
+            stored = latest_registry_source(db)
+            known: set[str] | None = None
+            if stored is not None:
+                from devices.registry import parse_registry
+
+                known = {s.id for s in parse_registry(stored[1], stored[0]).schools}
+            try:
+                validate_new(args.role, schools, known if known is not None else set(schools))
+            except ValueError as exc:
+                return _fail(str(exc), 1)
+            info, token = create_token(db, args.role, schools, args.name or "")
+            print(f"token {info.id} for {info.role} {','.join(info.schools) or '(all schools)'}; shown once, keep it:",
+                  file=sys.stderr)
+            print(token)
+        elif args.token_cmd == "list":
+            for t in list_tokens(db):
+                print(f"{t.id}\t{t.role}\t{','.join(t.schools) or '*'}\t{t.name}\t{'revoked' if t.revoked else 'active'}")
+        elif args.token_cmd == "revoke":
+            if not revoke_token(db, args.id):
+                return _fail(f"no token {args.id}", 1)
+            print(f"token {args.id} revoked")
+    finally:
+        db.dispose()
+    return 0
+
+
+# ---- simulate ----------------------------------------------------------------------------------------
+
+
+def cmd_simulate(argv: Sequence[str]) -> int:
+    from monitor.simulator import main as sim_main
+
+    return int(sim_main(list(argv)) or 0)
+
+
+# ---- the parser ----------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="campus-monitor", description=__doc__)
+    p.add_argument("--log-level", default="info")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    run = sub.add_parser("run", help="run the monitor")
+    run.add_argument("--config", help="TOML config file (missing = all defaults)")
+    run.add_argument("--registry", help="registry YAML; imported at start (else the last imported one)")
+    run.add_argument("--listen", help="HTTP HOST:PORT (overrides [http] listen)")
+    run.set_defaults(fn=cmd_run)
+
+    demo = sub.add_parser("demo", help="run everything with a simulated district; no services needed")
+    demo.add_argument("--listen", default="127.0.0.1:8080", help="HTTP HOST:PORT")
+    demo.add_argument("--mqtt-listen", default="127.0.0.1:1883",
+                      help="embedded broker HOST:PORT; a taken port falls back to a free one")
+    demo.add_argument("--data-dir", help="where the demo keeps its SQLite database (default: user data dir)")
+    demo.add_argument("--rate", type=float, default=1.0, help="simulator speed multiplier")
+    demo.add_argument("--no-failures", action="store_true", help="do not kill the six 盘河中学 cameras")
+    demo.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = run until Ctrl-C)")
+    demo.set_defaults(fn=cmd_demo)
+
+    sub.add_parser("simulate", help="the district simulator on its own (see `simulate --help`)", add_help=False)
+
+    reg = sub.add_parser("registry", help="validate or import the registry")
+    rsub = reg.add_subparsers(dest="registry_cmd", required=True)
+    val = rsub.add_parser("validate", help="check a registry file")
+    val.add_argument("file")
+    val.set_defaults(fn=cmd_registry_validate)
+    imp = rsub.add_parser("import", help="import a registry file into the database")
+    imp.add_argument("file")
+    imp.add_argument("--config")
+    imp.set_defaults(fn=cmd_registry_import)
+
+    tok = sub.add_parser("token", help="API tokens")
+    tsub = tok.add_subparsers(dest="token_cmd", required=True)
+    tc = tsub.add_parser("create", help="make a token; prints it alone as the last line")
+    tc.add_argument("--role", required=True, choices=["admin", "bureau", "officer", "maintenance"])
+    tc.add_argument("--school", action="append", help="school id (officers; repeat or comma-separate)")
+    tc.add_argument("--name", help="who holds it (for the audit log)")
+    tc.add_argument("--config")
+    tc.set_defaults(fn=cmd_token)
+    tl = tsub.add_parser("list", help="list tokens (never the secrets)")
+    tl.add_argument("--config")
+    tl.set_defaults(fn=cmd_token)
+    tr = tsub.add_parser("revoke", help="revoke a token by id")
+    tr.add_argument("id", type=int)
+    tr.add_argument("--config")
+    tr.set_defaults(fn=cmd_token)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "simulate":
+        _setup_logging("info")
+        return cmd_simulate(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.log_level)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
