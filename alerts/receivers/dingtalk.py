@@ -1,0 +1,48 @@
+"""DingTalk (钉钉) group robot: markdown message, signed webhook when a `secret` is configured.
+
+Signing: `sign = urlencode(base64(HMAC-SHA256(key=secret, msg=f"{timestamp}\\n{secret}")))` with the
+timestamp in milliseconds, both added to the webhook URL as `timestamp` and `sign` query parameters.
+The robot answers `{"errcode": 0}`; 130101 (sending too fast) is worth retrying.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from urllib.parse import quote_plus
+
+import aiohttp
+
+from alerts.receivers import text
+from alerts.receivers.base import HttpRequest, check_robot_answer, json_request, perform
+from alerts.routing import Message, Receiver
+
+RETRYABLE_CODES = frozenset({-1, 130101})
+
+
+def sign(secret: str, timestamp_ms: int) -> str:
+    digest = hmac.new(secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return quote_plus(base64.b64encode(digest))
+
+
+def signed_url(url: str, secret: str, now: float) -> str:
+    timestamp_ms = int(now * 1000)
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}timestamp={timestamp_ms}&sign={sign(secret, timestamp_ms)}"
+
+
+def render(receiver: Receiver, message: Message, now: float) -> HttpRequest:
+    lang = receiver.language
+    payload = {
+        "msgtype": "markdown",
+        "markdown": {"title": text.title(message, lang), "text": text.markdown(message, lang)},
+    }
+    secret = receiver.options.get("secret")
+    url = signed_url(receiver.url, str(secret), now) if secret else receiver.url
+    return json_request(url, payload)
+
+
+async def send(http: aiohttp.ClientSession, receiver: Receiver, message: Message, now: float) -> None:
+    _, answer = await perform(http, render(receiver, message, now), receiver.timeout_s)
+    check_robot_answer(f"dingtalk {receiver.name}", answer, RETRYABLE_CODES)
