@@ -17,12 +17,13 @@ JUDGEMENTS: Table = JudgementRecord.__table__  # type: ignore[assignment]
 
 
 def _insert_once(dialect: str, values: dict[str, Any]) -> Insert:
-    """INSERT ... ON CONFLICT (school, device, event_id) DO NOTHING, in the backend's own syntax."""
+    """INSERT ... ON CONFLICT (school, device, event_id) DO NOTHING RETURNING id: a row only when new."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
         insert(ALARM_EVENTS)
         .values(values)
         .on_conflict_do_nothing(index_elements=["school", "device", "event_id"])
+        .returning(ALARM_EVENTS.c.id)
     )
 
 
@@ -41,8 +42,8 @@ def store_alarm_event(db: Database, ev: AlarmEvent) -> bool:
         "received": ev.received,
     }
     with db.begin() as conn:
-        result = conn.execute(_insert_once(db.dialect, values))
-    return result.rowcount == 1
+        new = conn.execute(_insert_once(db.dialect, values)).first() is not None
+    return new
 
 
 def store_judgements(db: Database, items: Sequence[Judgement]) -> None:
