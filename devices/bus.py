@@ -227,7 +227,9 @@ class BusWatch:
         if near:
             best: Match | None = None
             for m in near:
-                if m.progress_m >= behind and (best is None or abs(m.progress_m - ref) < abs(best.progress_m - ref)):
+                if m.progress_m >= behind and (
+                    best is None or abs(m.progress_m - ref) < abs(best.progress_m - ref)
+                ):
                     best = m
             if best is not None:
                 return self._settle(Place.ON_ROUTE, best, t)
@@ -267,7 +269,9 @@ class BusWatch:
         self._out_run = 0
         self._in_run = 0
 
-    def _judge_route(self, place: Place, t: float, in_service: bool, now: float, out: list[Judgement]) -> None:
+    def _judge_route(
+        self, place: Place, t: float, in_service: bool, now: float, out: list[Judgement]
+    ) -> None:
         if not in_service:
             self._reset_route_runs()
         else:
@@ -278,7 +282,10 @@ class BusWatch:
                     if self._out_run == 0:
                         self._out_since = t
                     self._out_run += 1
-                    if self._out_run >= rules.off_route_fixes and t - self._out_since >= rules.off_route_after_s:
+                    if (
+                        self._out_run >= rules.off_route_fixes
+                        and t - self._out_since >= rules.off_route_after_s
+                    ):
                         self._off = True
             else:
                 self._out_run = 0
@@ -286,7 +293,10 @@ class BusWatch:
                     if self._in_run == 0:
                         self._in_since = t
                     self._in_run += 1
-                    if self._in_run >= rules.off_route_fixes and t - self._in_since >= rules.off_route_after_s:
+                    if (
+                        self._in_run >= rules.off_route_fixes
+                        and t - self._in_since >= rules.off_route_after_s
+                    ):
                         self._off = False
                         self._in_run = 0
         self._publish(t, in_service, now, out)
@@ -327,7 +337,9 @@ class BusWatch:
         if episode:
             detail["detour"] = episode
             detail["suppressed"] = True
-        return Judgement(now, Rule.BUS_OFF_ROUTE, Severity.CRITICAL, self.bus.school, self.bus.id, active, None, detail)
+        return Judgement(
+            now, Rule.BUS_OFF_ROUTE, Severity.CRITICAL, self.bus.school, self.bus.id, active, None, detail
+        )
 
     def _position_detail(self) -> dict[str, Any]:
         fix, m = self._fix, self._match
@@ -410,11 +422,15 @@ class BusWatch:
         if self._stretch:
             detail["stretch"] = self._stretch
         detail.update(self._position_detail())
-        return Judgement(now, Rule.BUS_OVERSPEED, Severity.WARNING, self.bus.school, self.bus.id, active, None, detail)
+        return Judgement(
+            now, Rule.BUS_OVERSPEED, Severity.WARNING, self.bus.school, self.bus.id, active, None, detail
+        )
 
     # ---- moving out of service -------------------------------------------------------------
 
-    def _judge_roaming(self, speed: float | None, t: float, in_service: bool, now: float, out: list[Judgement]) -> None:
+    def _judge_roaming(
+        self, speed: float | None, t: float, in_service: bool, now: float, out: list[Judgement]
+    ) -> None:
         if in_service:
             if self._roaming:
                 self._roaming = False
@@ -438,7 +454,9 @@ class BusWatch:
     def _roaming_judgement(self, now: float, active: bool, why: str, speed: float | None) -> Judgement:
         detail: dict[str, Any] = {"route": self.route.id, "reason": why, "speed_kmh": speed}
         detail.update(self._position_detail())
-        return Judgement(now, OFF_HOURS_RULE, Severity.INFO, self.bus.school, self.bus.id, active, None, detail)
+        return Judgement(
+            now, OFF_HOURS_RULE, Severity.INFO, self.bus.school, self.bus.id, active, None, detail
+        )
 
 
 def _by_distance(m: Match) -> float:

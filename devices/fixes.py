@@ -46,7 +46,9 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def position_reason(lat: float, lon: float) -> FixReason | None:
     """Why a position is unusable on its own, or None when it is fine."""
-    if not (math.isfinite(lat) and math.isfinite(lon)) or not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+    if not (math.isfinite(lat) and math.isfinite(lon)) or not (
+        -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0
+    ):
         return FixReason.INVALID
     if lat == 0.0 and lon == 0.0:
         return FixReason.ZERO

@@ -105,11 +105,14 @@ class RouteLine:
         k = int(d2.argmin())
         return self._match(k, float(t[k]), float(d2[k]))
 
-    def passes(self, x: float, y: float, within_m: float, lo_m: float = -math.inf, hi_m: float = math.inf) -> list[Match]:
+    def passes(
+        self, x: float, y: float, within_m: float, lo_m: float = -math.inf, hi_m: float = math.inf
+    ) -> list[Match]:
         """One match per pass of the line within `within_m` of the point, in order of progress.
 
         A pass is a run of consecutive segments all within reach; a route that comes by the same
-        street twice gives two. Only segments overlapping progress [lo_m, hi_m] are searched.
+        street twice gives two. Only segments overlapping progress [lo_m, hi_m] are searched, and
+        only matches whose foot lies in that range are returned.
         """
         i0, i1 = self._segment_range(lo_m, hi_m)
         if i0 >= i1:
@@ -123,14 +126,16 @@ class RouteLine:
         first = int(idx[0])
         last = int(idx[-1])
         if last - first + 1 == n:  # one pass: the common case
-            k = first + int(d2[first : last + 1].argmin())
-            return [self._match(i0 + k, float(t[k]), float(d2[k]))]
+            runs = [(first, last)]
+        else:
+            breaks = np.flatnonzero(np.diff(idx) > 1) + 1
+            runs = [(int(r[0]), int(r[-1])) for r in np.split(idx, breaks)]
         matches = []
-        breaks = np.flatnonzero(np.diff(idx) > 1) + 1
-        for run in np.split(idx, breaks):
-            a, b = int(run[0]), int(run[-1])
+        for a, b in runs:
             k = a + int(d2[a : b + 1].argmin())
-            matches.append(self._match(i0 + k, float(t[k]), float(d2[k])))
+            m = self._match(i0 + k, float(t[k]), float(d2[k]))
+            if lo_m <= m.progress_m <= hi_m:
+                matches.append(m)
         return matches
 
     def locate(self, lon: float, lat: float) -> Match:

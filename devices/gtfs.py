@@ -109,10 +109,15 @@ def route_from_gtfs(
     shapes = shapes_of_route(feed_dir, route_id)
     if shape_id is None:
         if len(shapes) != 1:
-            raise GtfsError(feed_dir / "trips.txt", f"route {route_id!r} uses shapes {shapes}; choose one with --shape")
+            raise GtfsError(
+                feed_dir / "trips.txt", f"route {route_id!r} uses shapes {shapes}; choose one with --shape"
+            )
         shape_id = shapes[0]
     elif shape_id not in shapes:
-        raise GtfsError(feed_dir / "trips.txt", f"no trip of route {route_id!r} uses shape {shape_id!r}; its shapes: {shapes}")
+        raise GtfsError(
+            feed_dir / "trips.txt",
+            f"no trip of route {route_id!r} uses shape {shape_id!r}; its shapes: {shapes}",
+        )
     path = read_shape(feed_dir, shape_id)
     short, long_ = row.get("route_short_name", ""), row.get("route_long_name", "")
     name = f"{short} {long_}".strip() if short != long_ else short
