@@ -21,6 +21,7 @@ import logging
 import math
 import random
 import select
+import socket
 import ssl
 import sys
 import time
@@ -575,45 +576,127 @@ class LoadResult:
 
 def run_load(broker_url: str, registry: Registry, devices: int, *, messages: int | None = None,
              duration_s: float | None = None, per_second: float | None = None, topic_root: str = "campus",
-             qos: int = 0) -> LoadResult:
+             qos: int = 0, engine: str = "raw") -> LoadResult:
     """Heartbeats for the first `devices` cameras/panels, round-robin, as fast as the socket takes them
-    (or at `per_second`), until `messages` are sent or `duration_s` passed. Blocking; one thread."""
+    (or at `per_second`), until `messages` are sent or `duration_s` passed. Blocking; one thread.
+
+    `engine="raw"` (QoS 0 only) writes ready-made MQTT 3.1.1 PUBLISH packets in batches, so that the
+    load generator is not what a benchmark measures; `engine="paho"` publishes through paho-mqtt.
+    """
     specs = [d for d in itertools.islice(registry.devices(), devices) if d.kind is not DeviceKind.GPS]
     if not specs:
         raise ValueError("the registry has no cameras or alarm panels to load with")
+    if engine not in ("raw", "paho") or (engine == "raw" and qos != 0):
+        raise ValueError("load engine is `raw` (QoS 0) or `paho`")
     topics = [f"{topic_root}/{d.school}/{TOPIC_SEGMENT[d.kind]}/{d.id}/heartbeat" for d in specs]
-    client, host, port = make_client(broker_url, f"campus-load-{random.getrandbits(32):08x}")
-    client.connect(host, port, keepalive=60)
-    while not client.is_connected():
-        client.loop(0.1)
-    sock = client.socket()
+    sender = _RawSender(broker_url, topics) if engine == "raw" else _PahoSender(broker_url, topics, qos)
     limit = messages if messages is not None else (1 << 62)
     deadline = time.monotonic() + duration_s if duration_s is not None else math.inf
+    chunk = 1000 if per_second is None else max(1, min(1000, int(per_second / 200)))
     started = time.monotonic()
     sent = 0
-    chunk = 500 if per_second is None else max(1, int(per_second / 200))
-    publish = client.publish
-    n = len(topics)
-    while sent < limit:
-        now_mono = time.monotonic()
-        if now_mono >= deadline:
-            break
-        if per_second is not None:
-            ahead = started + sent / per_second - now_mono
-            if ahead > 0:
-                time.sleep(ahead)
-        payload = b'{"ts":%.3f,"status":"ok"}' % time.time()
-        for _ in range(min(chunk, limit - sent)):
-            publish(topics[sent % n], payload, qos)
-            sent += 1
-        while client.want_write():  # let the socket drain before queueing more
-            select.select([], [sock], [], 1.0)
-            client.loop_write()
-        client.loop_read()
-        client.loop_misc()
-    client.disconnect()
-    client.loop_write()
+    try:
+        while sent < limit:
+            now_mono = time.monotonic()
+            if now_mono >= deadline:
+                break
+            if per_second is not None:
+                ahead = started + sent / per_second - now_mono
+                if ahead > 0:
+                    time.sleep(ahead)
+            count = min(chunk, limit - sent)
+            sender.send(sent, count, b'{"ts":%.3f,"status":"ok"}' % time.time())
+            sent += count
+    finally:
+        sender.close()
     return LoadResult(len(topics), sent, time.monotonic() - started)
+
+
+class _PahoSender:
+    def __init__(self, url: str, topics: list[str], qos: int) -> None:
+        self.topics, self.qos = topics, qos
+        self.client, host, port = make_client(url, f"campus-load-{random.getrandbits(32):08x}")
+        self.client.connect(host, port, keepalive=60)
+        while not self.client.is_connected():
+            self.client.loop(0.1)
+        self.sock = self.client.socket()
+
+    def send(self, first: int, count: int, payload: bytes) -> None:
+        n, publish = len(self.topics), self.client.publish
+        for i in range(first, first + count):
+            publish(self.topics[i % n], payload, self.qos)
+        while self.client.want_write():  # let the socket drain before queueing more
+            select.select([], [self.sock], [], 1.0)
+            self.client.loop_write()
+        self.client.loop_read()
+        self.client.loop_misc()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_write()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        n, digit = n >> 7, n & 0x7F
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+class _RawSender:
+    """A bare MQTT 3.1.1 publisher: CONNECT, then batches of QoS 0 PUBLISH packets, then DISCONNECT."""
+
+    def __init__(self, url: str, topics: list[str]) -> None:
+        parts = urlsplit(url)
+        tls = parts.scheme in ("mqtts", "ssl")
+        host, port = parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883)
+        sock = socket.create_connection((host, port), timeout=10)
+        if tls:
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+
+        def field(b: bytes) -> bytes:
+            return len(b).to_bytes(2, "big") + b
+
+        flags, body = 0x02, field(f"campus-load-{random.getrandbits(32):08x}".encode())  # clean session
+        if parts.username is not None:
+            flags |= 0x80
+            body += field(unquote(parts.username).encode())
+            if parts.password is not None:
+                flags |= 0x40
+                body += field(unquote(parts.password).encode())
+        var = field(b"MQTT") + bytes([4, flags]) + (0).to_bytes(2, "big")  # keepalive off
+        sock.sendall(b"\x10" + _varint(len(var) + len(body)) + var + body)
+        connack = b""
+        while len(connack) < 4:
+            more = sock.recv(4 - len(connack))
+            if not more:
+                raise ConnectionError("broker closed the connection before CONNACK")
+            connack += more
+        if connack[0] != 0x20 or connack[3] != 0:
+            raise ConnectionError(f"broker refused the connection (CONNACK return code {connack[3]})")
+        sock.settimeout(None)
+        self.topics = [field(t.encode()) for t in topics]
+        self.heads: dict[int, bytes] = {}
+
+    def send(self, first: int, count: int, payload: bytes) -> None:
+        n, topics, heads = len(self.topics), self.topics, self.heads
+        packets = []
+        for i in range(first, first + count):
+            topic = topics[i % n]
+            size = len(topic) + len(payload)
+            head = heads.get(size) or heads.setdefault(size, b"\x30" + _varint(size))
+            packets.append(head + topic + payload)
+        self.sock.sendall(b"".join(packets))
+
+    def close(self) -> None:
+        try:
+            self.sock.sendall(b"\xe0\x00")
+        finally:
+            self.sock.close()
 
 
 # ---- command line -------------------------------------------------------------------------------
@@ -652,6 +735,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--load", type=int, metavar="N", help="benchmark: heartbeats for N devices, flat out")
     p.add_argument("--load-rate", type=float, metavar="MSG_S", help="with --load: this many messages a second")
     p.add_argument("--messages", type=int, help="with --load: stop after this many messages")
+    p.add_argument("--load-engine", choices=("raw", "paho"), default="raw",
+                   help="with --load: bare MQTT packets in batches (QoS 0) or paho-mqtt")
     p.add_argument("--json", action="store_true", help="with --load: print the result as JSON")
     return p
 
@@ -704,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.load:
             result = run_load(args.broker, registry, args.load, messages=args.messages, duration_s=args.duration
                               if args.messages is None else None, per_second=args.load_rate,
-                              topic_root=args.topic_root, qos=args.qos)
+                              topic_root=args.topic_root, qos=args.qos, engine=args.load_engine)
             if args.json:
                 print(json.dumps({"devices": result.devices, "sent": result.sent, "seconds": round(result.seconds, 3),
                                   "per_second": round(result.per_second, 1)}))
