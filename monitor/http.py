@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 APP_KEY = web.AppKey("campus_app", object)
+AUTH_KEY = web.AppKey("auth", object)
+METRICS_KEY = web.AppKey("metrics_registry", object)
 PRINCIPAL = "principal"
 DEVICE_STATES = ("unknown", "up", "faulty", "down")
 DEFAULT_LIMIT = 500
@@ -104,7 +106,7 @@ class Authenticator:
 
 @web.middleware
 async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    auth: Authenticator = request.app["auth"]
+    auth: Authenticator = request.app[AUTH_KEY]
     try:
         if request.path.startswith("/api/") and request.path != "/api/v1/openapi.json":
             if auth.limited(request):
@@ -229,9 +231,9 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
     if not app.cfg.http.metrics_public:  # type: ignore[attr-defined]
-        request[PRINCIPAL] = await request.app["auth"].principal(request)
+        request[PRINCIPAL] = await request.app[AUTH_KEY].principal(request)
         who(request, ("bureau", "officer", "maintenance"))
-    body = generate_latest(request.app["metrics_registry"])
+    body = generate_latest(request.app[METRICS_KEY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -271,10 +273,9 @@ async def list_devices(request: web.Request) -> web.Response:
 def make_web_app(app: Any) -> web.Application:
     web_app = web.Application(middlewares=[errors_and_auth], client_max_size=64 * 1024)
     web_app[APP_KEY] = app
-    web_app["auth"] = Authenticator(app)
-    registry, collector = make_registry(app)
-    web_app["metrics_registry"] = registry
-    web_app["metrics_collector"] = collector
+    web_app[AUTH_KEY] = Authenticator(app)
+    registry, _ = make_registry(app)
+    web_app[METRICS_KEY] = registry
     r = web_app.router
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)

@@ -1,0 +1,133 @@
+"""Helpers to run the monitor in-process against a real broker, and to talk to it like a device would."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devices.registry import parse_registry
+from monitor.app import App
+from monitor.config import Config, DatabaseConfig, HttpConfig, MqttConfig
+from monitor.storage.auth_tables import create_token
+
+SMALL_REGISTRY = """
+defaults:
+  camera: {interval_s: 0.5, missed: 2}
+  alarm: {interval_s: 0.5, missed: 2}
+  gps: {interval_s: 0.5, missed: 2}
+schools:
+  - id: panhe-ms
+    name: 盘河中学
+    zones:
+      - {id: dorm-girls, name: 女生宿舍, kind: dormitory, min_live: 2}
+      - {id: canteen, name: 食堂, kind: canteen}
+    cameras:
+      - {id: cam-dg-01, zone: dorm-girls}
+      - {id: cam-dg-02, zone: dorm-girls}
+      - {id: cam-dg-03, zone: dorm-girls}
+      - {id: cam-ct-01, zone: canteen}
+    alarms:
+      - {id: alarm-gate, location: 校门}
+  - id: other-ps
+    name: 其他小学
+    cameras:
+      - {id: cam-01}
+routes:
+  - id: panhe-r1
+    corridor_m: 150
+    speed_limit_kmh: 60
+    path: [[103.7171, 27.3382], [103.7204, 27.3417]]
+buses:
+  - {id: bus-023, plate: 云C·12345, school: panhe-ms, route: panhe-r1, capacity: 19}
+"""
+
+
+def make_config(port: int, db_url: str, **mqtt: Any) -> Config:
+    return Config(
+        mqtt=MqttConfig(url=f"mqtt://127.0.0.1:{port}", client_id=f"monitor-test-{port}", **mqtt),
+        database=DatabaseConfig(url=db_url, persist_every_s=0.2),
+        http=HttpConfig(listen="127.0.0.1:0"),
+    )
+
+
+def make_app(port: int, tmp_path: Path, text: str = SMALL_REGISTRY, db_url: str | None = None) -> App:
+    registry = parse_registry(text, "registry.yaml")
+    return App(make_config(port, db_url or f"sqlite:///{tmp_path / 'campus.db'}"), registry, ("registry.yaml", text))
+
+
+class Device:
+    """A paho publisher standing in for the district's devices."""
+
+    def __init__(self, port: int, client_id: str = "") -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def send(self, topic: str, payload: bytes | str | dict[str, Any], qos: int = 1, retain: bool = False) -> None:
+        if isinstance(payload, dict):
+            payload = orjson.dumps(payload)
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        info.wait_for_publish(5)
+
+    def beat(self, school: str, kind: str, dev: str, status: str = "ok") -> None:
+        self.send(f"campus/{school}/{kind}/{dev}/heartbeat", {"ts": time.time(), "status": status})
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> float:
+    """Wait until `predicate()`; return how long it took. Fails the test on timeout."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(step)
+    return time.monotonic() - start
+
+
+def state(app: App, school: str, kind: str, dev: str) -> str:
+    from devices.model import DeviceKind
+
+    return str(app.judge.liveness.devices[(school, DeviceKind(kind), dev)].state)
+
+
+async def token(app: App, role: str, schools: list[str] | None = None) -> str:
+    _, tok = await app.db_call(create_token, role, schools or [], f"test {role}")
+    return tok
+
+
+async def get_json(app: App, path: str, tok: str | None = None) -> tuple[int, Any]:
+    host, port = app.http_address  # type: ignore[misc]
+    headers = {"Authorization": f"Bearer {tok}"} if tok else {}
+    async with aiohttp.ClientSession() as s, s.get(f"http://{host}:{port}{path}", headers=headers) as r:
+        body = await r.read()
+        try:
+            return r.status, orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return r.status, body.decode()
+
+
+async def metrics_text(app: App) -> str:
+    status, body = await get_json(app, "/metrics")
+    assert status == 200
+    return str(body)
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    return None
