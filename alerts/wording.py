@@ -112,6 +112,7 @@ def _predicate(rule: str, detail: Mapping[str, Any], lang: str) -> str:
         return f"已超过 {days} 天未测试" if zh else f"has not been tested for over {days} days"
     if rule == "bus_off_route":
         if "distance_m" in d:
+            d = {**d, "distance_m": round(float(d["distance_m"]))}
             return f"偏离路线（距路线 {_num(d['distance_m'])} 米）" if zh else f"is off route ({_num(d['distance_m'])} m away)"
         return "偏离路线" if zh else "is off route"
     if rule == "bus_overspeed":
@@ -141,9 +142,10 @@ def describe(
     if flapping:
         downs, minutes = _num(detail.get("downs", "?")), _num(detail.get("window_min", "?"))
         if lang == "zh":
-            return f"{thing} 频繁掉线（{minutes} 分钟内 {downs} 次）"
+            return f"{thing}{'' if thing.endswith('）') else ' '}频繁掉线（{minutes} 分钟内 {downs} 次）"
         return f"{thing} is flapping ({downs} times down in {minutes} min)"
-    return f"{thing} {_predicate(rule, detail, lang)}"
+    joiner = "" if thing.endswith("）") else " "
+    return f"{thing}{joiner}{_predicate(rule, detail, lang)}"
 
 
 def summaries(
