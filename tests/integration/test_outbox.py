@@ -1,0 +1,200 @@
+"""The outbox against a real HTTP receiver that goes down and comes back, on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from sqlalchemy import select
+
+from alerts.lifecycle import AlertBook, LifecycleConfig
+from alerts.outbox import Backoff, OutboxSender, OutboxStats, record_changes
+from alerts.routing import Router, parse_receivers
+from alerts.wording import RegistryNames
+from devices.events import AlarmEvent, Judgement, Rule, Severity
+from monitor.storage.alert_tables import OutboxRecord
+from monitor.storage.db import Database
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Hook:
+    """A webhook receiver that records every request, can refuse (503) after reading, or be stopped."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.attempts: list[str] = []  # Idempotency-Key of every request, failed ones too
+        self.delivered: dict[str, dict] = {}  # key -> body, as a deduplicating receiver keeps them
+        self.order: list[str] = []
+        self.failing = False
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        key = request.headers["Idempotency-Key"]
+        body = await request.json()
+        self.attempts.append(key)
+        if self.failing:
+            return web.Response(status=503)
+        if key not in self.delivered:
+            self.delivered[key] = body
+            self.order.append(key)
+        return web.Response(status=204)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def make_db(tmp_path: Path) -> Database:
+    db = Database(f"sqlite:///{tmp_path / 'campus.db'}")
+    db.migrate()
+    return db
+
+
+def alerts_in_order(hook: Hook) -> list[tuple[str, str]]:
+    return [(a["subject"], a["state"]) for key in hook.order for a in hook.delivered[key]["alerts"]]
+
+
+async def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.02)
+
+
+def feed(db: Database, book: AlertBook, router: Router, sender: OutboxSender | None, changes) -> None:
+    notices = router.route(changes)
+    with db.session() as s:
+        record_changes(s, changes, notices)
+    if sender is not None:
+        sender.wake()
+
+
+@pytest.fixture
+def setup(tmp_path: Path):
+    port = free_port()
+    receivers = parse_receivers([{"kind": "webhook", "name": "bureau", "url": f"http://127.0.0.1:{port}/hook"}])
+    book = AlertBook(LifecycleConfig(remind_after_s=0), RegistryNames())
+    return make_db(tmp_path), book, Router(receivers, group_window_s=0), receivers, Hook(port)
+
+
+def sender_for(db, receivers, stats=None) -> OutboxSender:
+    return OutboxSender(db, receivers, group_window_s=0, backoff=Backoff(0.05, 0.2), poll_s=0.5, stats=stats)
+
+
+async def test_a_receiver_down_for_a_while_gets_everything_once_and_in_order(setup):
+    db, book, router, receivers, hook = setup
+    stats = OutboxStats()
+    sender = sender_for(db, receivers, stats)
+    task = asyncio.create_task(sender.run())
+    await hook.start()
+    t = time.time()
+    feed(db, book, router, sender, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", "cam-0", True)], t))
+    await wait_for(lambda: len(hook.order) == 1)
+
+    hook.failing = True  # answers 503: every attempt must carry the same key
+    expected = [("cam-0", "firing")]
+    for i in range(1, 4):
+        feed(db, book, router, sender, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", f"cam-{i}", True)], t))
+        expected.append((f"cam-{i}", "firing"))
+    await wait_for(lambda: len(hook.attempts) >= 4)
+    assert set(hook.attempts[1:]) == {hook.attempts[1]}, "retries of the head message reuse its key; later ones wait"
+    await hook.stop()  # now gone entirely: connection refused
+    for i in range(1, 3):
+        feed(db, book, router, sender, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", f"cam-{i}", False)], t))
+        expected.append((f"cam-{i}", "resolved"))
+    feed(db, book, router, sender, book.alarm(AlarmEvent("s1", "alarm-1", "e1", "press", t, t), t))
+    expected.append(("alarm-1", "firing"))
+    await asyncio.sleep(0.5)
+    assert stats.queue_depth["bureau"] == 6 and stats.notifications[("bureau", "retry")] >= 2
+
+    hook.failing = False
+    await hook.start()
+    await wait_for(lambda: len(hook.order) == len(expected))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await hook.stop()
+    assert alerts_in_order(hook) == expected
+    assert len(hook.attempts) - len(set(hook.attempts)) >= 2  # retried, yet each delivered once
+    assert stats.notifications[("bureau", "sent")] == len(expected)
+    with db.session() as s:
+        assert set(s.scalars(select(OutboxRecord.state))) == {"sent"}
+
+
+async def test_a_restarted_sender_resumes_the_pending_messages(setup):
+    db, book, router, receivers, hook = setup
+    t = time.time()
+    first = sender_for(db, receivers)
+    task = asyncio.create_task(first.run())
+    for i in range(5):
+        feed(db, book, router, first, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", f"cam-{i}", True)], t))
+    await asyncio.sleep(0.3)  # receiver not up: all stay pending, the head is being retried
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    with db.session() as s:
+        assert list(s.scalars(select(OutboxRecord.state))) == ["pending"] * 5
+
+    await hook.start()
+    second = sender_for(db, receivers)
+    task = asyncio.create_task(second.run())
+    await wait_for(lambda: len(hook.order) == 5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await hook.stop()
+    assert alerts_in_order(hook) == [(f"cam-{i}", "firing") for i in range(5)]
+
+
+async def test_a_message_older_than_the_dead_letter_age_is_given_up(setup):
+    db, book, router, receivers, hook = setup
+    stats = OutboxStats()
+    sender = OutboxSender(db, receivers, group_window_s=0, dead_after_s=0.3, backoff=Backoff(0.05, 0.1), poll_s=0.2, stats=stats)
+    t = time.time()
+    task = asyncio.create_task(sender.run())
+    feed(db, book, router, sender, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", "cam-0", True)], t))
+    await wait_for(lambda: stats.notifications[("bureau", "dead")] == 1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    with db.session() as s:
+        row = s.scalars(select(OutboxRecord)).one()
+    assert row.state == "dead" and row.attempts >= 2 and "ClientConnectorError" in (row.last_error or "")
+
+
+async def test_changes_of_one_school_within_the_window_arrive_as_one_message(tmp_path: Path):
+    port = free_port()
+    receivers = parse_receivers([{"kind": "webhook", "name": "bureau", "url": f"http://127.0.0.1:{port}/hook"}])
+    db, book, hook = make_db(tmp_path), AlertBook(LifecycleConfig(remind_after_s=0), RegistryNames()), Hook(port)
+    router = Router(receivers, group_window_s=0.5)
+    sender = OutboxSender(db, receivers, group_window_s=0.5, backoff=Backoff(0.05, 0.2), poll_s=0.2)
+    await hook.start()
+    task = asyncio.create_task(sender.run())
+    t = time.time()
+    for i in range(3):
+        feed(db, book, router, sender, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", f"cam-{i}", True)], t))
+    feed(db, book, router, sender, book.alarm(AlarmEvent("s1", "alarm-1", "e1", "press", t, t), t))
+    await wait_for(lambda: len(hook.order) == 2)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await hook.stop()
+    press, group = (hook.delivered[k]["alerts"] for k in hook.order)
+    assert [a["subject"] for a in press] == ["alarm-1"]  # the press did not wait
+    assert [a["subject"] for a in group] == ["cam-0", "cam-1", "cam-2"]
