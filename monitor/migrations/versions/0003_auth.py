@@ -1,7 +1,7 @@
 """API tokens (stored as SHA-256 digests).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003_auth
+Revises: 0002_alerts
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003_auth"
+down_revision = "0002_alerts"
 branch_labels = None
 depends_on = None
 
