@@ -1,0 +1,228 @@
+"""The generated password and ACL files in a real Mosquitto: each device publishes only as itself."""
+
+from __future__ import annotations
+
+import queue
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from monitor.broker_config import check_password, main, read_credentials
+from tests.integration.mosquitto import MOSQUITTO, run_mosquitto
+
+pytestmark = pytest.mark.integration
+
+REGISTRY = """
+schools:
+  - id: panhe-ms
+    name: 盘河中学
+    zones:
+      - {id: dorm-girls, name: 女生宿舍, kind: dormitory}
+    cameras:
+      - {id: cam-dg-01, zone: dorm-girls}
+      - {id: cam-dg-02, zone: dorm-girls}
+    alarms:
+      - {id: alarm-gate, location: 校门}
+  - id: other-ps
+    name: 其他小学
+    zones:
+      - {id: gate, name: 校门, kind: gate}
+    cameras:
+      - {id: cam-gate, zone: gate}
+routes:
+  - {id: r1, path: [[103.7171, 27.3382], [103.7204, 27.3417]]}
+buses:
+  - {id: bus-023, plate: 云C·12345, school: panhe-ms, route: r1, capacity: 19}
+"""
+TIMEOUT = 5.0
+
+
+class Client:
+    """A paho MQTT 5 client that records what it receives and the reason codes the broker sends."""
+
+    def __init__(self, port: int, user: str | None, password: str | None) -> None:
+        self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self.connected = threading.Event()
+        self.connect_reason: mqtt.ReasonCode | None = None
+        self.acks: dict[int, mqtt.ReasonCode] = {}
+        self.acked = threading.Condition()
+        self.granted: queue.Queue[list[mqtt.ReasonCode]] = queue.Queue()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        if user is not None:
+            self.client.username_pw_set(user, password)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload))
+        self.client.on_publish = self._on_publish
+        self.client.on_subscribe = lambda c, u, mid, codes, p: self.granted.put(list(codes))
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: mqtt.ReasonCode,
+                    props: object) -> None:
+        self.connect_reason = reason
+        self.connected.set()
+
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: mqtt.ReasonCode,
+                    props: object) -> None:
+        with self.acked:
+            self.acks[mid] = reason
+            self.acked.notify_all()
+
+    def wait_connected(self) -> mqtt.ReasonCode:
+        assert self.connected.wait(TIMEOUT), "no CONNACK"
+        assert self.connect_reason is not None
+        return self.connect_reason
+
+    def publish(self, topic: str, payload: bytes) -> mqtt.ReasonCode:
+        """Publish at QoS 1 and return the PUBACK's reason code."""
+        info = self.client.publish(topic, payload, qos=1)
+        with self.acked:
+            assert self.acked.wait_for(lambda: info.mid in self.acks, TIMEOUT), f"no PUBACK for {topic}"
+            return self.acks[info.mid]
+
+    def subscribe(self, topic: str) -> list[mqtt.ReasonCode]:
+        self.client.subscribe(topic, qos=1)
+        return self.granted.get(timeout=TIMEOUT)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """A Mosquitto with the generated files, anonymous clients refused: yields (port, passwords)."""
+    (tmp_path / "registry.yaml").write_text(REGISTRY, encoding="utf-8")
+    out = tmp_path / "broker"
+    assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(out)]) == 0
+    # `user root`: started as root, Mosquitto would drop to `mosquitto`, who cannot read the pytest tmp dir
+    conf = f"user root\nallow_anonymous false\npassword_file {out / 'passwd'}\nacl_file {out / 'acl'}\n"
+    with run_mosquitto(tmp_path / "mosquitto", conf) as port:
+        yield port, read_credentials(out / "credentials.tsv")
+
+
+@pytest.fixture
+def clients() -> Iterator[list[Client]]:
+    made: list[Client] = []
+    yield made
+    for c in made:
+        c.close()
+
+
+def connect(clients: list[Client], port: int, user: str | None, password: str | None) -> Client:
+    c = Client(port, user, password)
+    clients.append(c)
+    return c
+
+
+def test_a_device_publishing_as_another_device_is_refused_and_the_monitor_never_sees_it(broker, clients):
+    port, passwords = broker
+    monitor = connect(clients, port, "campus-monitor", passwords["campus-monitor"])
+    assert not monitor.wait_connected().is_failure
+    assert not any(code.is_failure for code in monitor.subscribe("campus/+/+/+/+"))
+    intruder = connect(clients, port, "panhe-ms/camera/cam-dg-01", passwords["panhe-ms/camera/cam-dg-01"])
+    assert not intruder.wait_connected().is_failure
+
+    forged = [
+        "campus/panhe-ms/camera/cam-dg-02/heartbeat",  # a neighbour in the same zone
+        "campus/panhe-ms/camera/cam-dg-02/status",
+        "campus/panhe-ms/alarm/alarm-gate/event",  # a fake alarm press
+        "campus/other-ps/camera/cam-gate/heartbeat",  # another school
+        "campus/other-ps/camera/cam-dg-01/heartbeat",  # its own id under another school
+        "campus/panhe-ms/bus/cam-dg-01/gps",  # its own id as another kind
+        "campus/_monitor/status",
+    ]
+    for topic in forged:
+        assert publish_refused(intruder, topic), topic
+    own = "campus/panhe-ms/camera/cam-dg-01/heartbeat"
+    assert intruder.publish(own, b'{"ts": 1, "status": "ok"}').value == 0
+
+    # the broker keeps one connection's messages in order: the own heartbeat comes after anything forged
+    topic, payload = monitor.messages.get(timeout=TIMEOUT)
+    assert topic == own
+    assert monitor.messages.empty()
+
+
+def publish_refused(client: Client, topic: str) -> bool:
+    """MQTT 5 PUBACK 0x87 (not authorised) is how Mosquitto says it dropped a publish."""
+    return client.publish(topic, b'{"ts": 1, "status": "ok"}').value == 135
+
+
+def test_every_device_account_may_publish_its_own_heartbeat_status_and_events(broker, clients):
+    port, passwords = broker
+    monitor = connect(clients, port, "campus-monitor", passwords["campus-monitor"])
+    monitor.wait_connected()
+    monitor.subscribe("campus/+/+/+/+")
+    topics = {
+        "panhe-ms/alarm/alarm-gate": "campus/panhe-ms/alarm/alarm-gate/event",
+        "panhe-ms/bus/bus-023": "campus/panhe-ms/bus/bus-023/gps",
+        "other-ps/camera/cam-gate": "campus/other-ps/camera/cam-gate/status",
+    }
+    for user, topic in topics.items():
+        dev = connect(clients, port, user, passwords[user])
+        assert not dev.wait_connected().is_failure, user
+        assert dev.publish(topic, b"online").value == 0, topic
+        assert monitor.messages.get(timeout=TIMEOUT)[0] == topic
+
+
+def test_a_device_may_read_nothing_and_the_monitor_may_not_publish_as_a_device(broker, clients):
+    port, passwords = broker
+    dev = connect(clients, port, "panhe-ms/camera/cam-dg-01", passwords["panhe-ms/camera/cam-dg-01"])
+    dev.wait_connected()
+    dev.subscribe("campus/#")  # Mosquitto 2.0 grants the subscription and filters each message on delivery
+    monitor = connect(clients, port, "campus-monitor", passwords["campus-monitor"])
+    monitor.wait_connected()
+    monitor.subscribe("campus/+/+/+/+")
+    neighbour = connect(clients, port, "panhe-ms/camera/cam-dg-02", passwords["panhe-ms/camera/cam-dg-02"])
+    neighbour.wait_connected()
+    assert neighbour.publish("campus/panhe-ms/camera/cam-dg-02/heartbeat", b"{}").value == 0
+    assert monitor.messages.get(timeout=TIMEOUT)[0] == "campus/panhe-ms/camera/cam-dg-02/heartbeat"
+    with pytest.raises(queue.Empty):
+        dev.messages.get(timeout=0.5)  # the monitor had it; the device, with no read rule, gets nothing
+
+    assert publish_refused(monitor, "campus/panhe-ms/alarm/alarm-gate/event")
+    assert monitor.publish("campus/_monitor/status", b"online").value == 0
+
+
+def test_wrong_password_and_anonymous_clients_are_refused(broker, clients):
+    port, passwords = broker
+    assert connect(clients, port, "panhe-ms/camera/cam-dg-01", passwords["campus-monitor"]).wait_connected().is_failure
+    assert connect(clients, port, None, None).wait_connected().is_failure
+
+
+def test_the_files_are_what_mosquitto_and_an_operator_expect(tmp_path):
+    (tmp_path / "registry.yaml").write_text(REGISTRY, encoding="utf-8")
+    out = tmp_path / "broker"
+    args = ["--registry", str(tmp_path / "registry.yaml"), "--out", str(out)]
+    assert main(args) == 0
+    first = read_credentials(out / "credentials.tsv")
+    assert stat.S_IMODE((out / "credentials.tsv").stat().st_mode) == 0o600
+    assert len(first) == 1 + 3 + 1 + 1  # the monitor, 3 cameras, 1 panel, 1 bus
+    hashes = dict(line.split(":", 1) for line in (out / "passwd").read_text().splitlines())
+    assert all(check_password(first[user], hashes[user]) for user in first)
+
+    assert main(args) == 0  # again: the passwords devices were given stay
+    assert read_credentials(out / "credentials.tsv") == first
+    assert main([*args, "--rotate"]) == 0
+    rotated = read_credentials(out / "credentials.tsv")
+    assert set(rotated) == set(first) and all(rotated[u] != first[u] for u in first)
+
+
+def test_mosquitto_passwd_hashes_are_read_back_by_our_check():
+    """Our `$7$` hashes use Mosquitto's own recipe: a hash made by mosquitto_passwd checks out."""
+    import subprocess
+    import tempfile
+
+    passwd_tool = Path(MOSQUITTO).with_name("mosquitto_passwd")
+    tool = str(passwd_tool) if passwd_tool.exists() else "mosquitto_passwd"
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "pw"
+        subprocess.run([tool, "-b", "-c", str(f), "alice", "s3cret"], check=True, capture_output=True)
+        hashed = f.read_text().strip().split(":", 1)[1]
+    assert check_password("s3cret", hashed)
+    assert not check_password("wrong", hashed)
