@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devices.model import KIND_OF_SEGMENT, Registry
 from devices.payload import Invalid, decode_alarm_event, decode_fix, decode_heartbeat, decode_status
 from devices.registry import parse_registry
-from monitor.simulator import BAD_KINDS, Action, Simulator, Verb, main, run_load
+from monitor.simulator import BAD_KINDS, Action, Simulator, Verb, main, parse_action, run_load
 
 pytestmark = pytest.mark.integration
 
@@ -326,3 +326,25 @@ def test_command_line_rejects_an_unknown_device(
     rc = main(["--broker", _url(mosquitto), "--registry", str(registry_file), "--kill", "cam-nope"])
     assert rc == 2
     assert "cam-nope" in capsys.readouterr().err
+
+
+async def test_flapping_camera_goes_down_and_up_the_scripted_number_of_times(
+        mosquitto: tuple[str, int], recorder: Recorder, registry: Registry) -> None:
+    flap = parse_action("0.3 flap panhe-ms/cam-ct-01 down_s=0.5 up_s=0.5 cycles=2 offline=true")
+    await _run(Simulator(registry, _url(mosquitto), scenario=[flap]), 2.2)
+    statuses = recorder.of("status", "cam-ct-01")
+    assert [m.payload for m in statuses] == [b"online", b"offline", b"online", b"offline", b"online"]
+    downs = [(a.at, b.at) for a, b in zip(statuses[1::2], statuses[2::2], strict=True)]
+    beats = [m.at for m in recorder.of("heartbeat", "cam-ct-01")]
+    assert all(not [t for t in beats if off < t < on - 0.01] for off, on in downs)
+    assert all(on - off == pytest.approx(0.5, abs=0.15) for off, on in downs)
+
+
+async def test_faulty_camera_keeps_beating_with_status_fault(
+        mosquitto: tuple[str, int], recorder: Recorder, registry: Registry) -> None:
+    scenario = [Action(0.0, Verb.FAULT, "panhe-ms/cam-dg-03")]
+    await _run(Simulator(registry, _url(mosquitto), scenario=scenario), 1.0)
+    now = time.time()
+    faulty = [decode_heartbeat(m.payload, now) for m in recorder.of("heartbeat", "cam-dg-03")]
+    assert len(faulty) >= 2 and all(faulty)
+    assert not any(decode_heartbeat(m.payload, now) for m in recorder.of("heartbeat", "cam-dg-01"))
