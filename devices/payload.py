@@ -90,7 +90,7 @@ def decode_heartbeat(payload: bytes, now: float) -> bool:
     doc = _obj(payload)
     parse_ts(doc.get("ts"), now)
     status = doc.get("status")
-    if status not in HEARTBEAT_STATUSES or type(status) is not str:
+    if type(status) is not str or status not in HEARTBEAT_STATUSES:
         raise Invalid(f"status {status!r} is not one of ok, degraded, fault")
     if len(doc) > 2:
         _number(doc, "fps", 0)
@@ -109,7 +109,7 @@ def decode_alarm_event(payload: bytes, school: str, device: str, now: float) -> 
     if type(event_id) is not str or not event_id or len(event_id) > MAX_EVENT_ID:
         raise Invalid("event_id is missing or not a string of 1-128 characters")
     kind = doc.get("type")
-    if kind not in ALARM_EVENT_TYPES or type(kind) is not str:
+    if type(kind) is not str or kind not in ALARM_EVENT_TYPES:
         raise Invalid(f"type {kind!r} is not one of press, test, tamper, cancel")
     return AlarmEvent(school, device, event_id, kind, ts, now)
 
