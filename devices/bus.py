@@ -236,7 +236,7 @@ class BusWatch:
         passes = near or line.passes(x, y, corridor)
         if not passes:
             return self._settle(Place.OUTSIDE, line.nearest(x, y), t)
-        m = min(passes, key=lambda m: abs(m.progress_m - ref))
+        m = min(passes, key=_by_distance)  # where it most likely is
         if m.progress_m < ref:
             lap = (line.length_m - ref) + m.progress_m <= reach  # round the end, onto the start again
             return self._settle(Place.ON_ROUTE if lap else Place.BACKWARD, m, t)
@@ -317,10 +317,10 @@ class BusWatch:
         if want == was:
             return
         if was is not None:
-            if not self._off:
-                why = "back_on_route"
-            elif not in_service:
+            if not in_service:
                 why = "service_ended"
+            elif not self._off:
+                why = "back_on_route"
             else:
                 why = "detour_declared" if want else "detour_ended"
             out.append(self._route_judgement(now, False, was, why))

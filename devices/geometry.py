@@ -110,29 +110,23 @@ class RouteLine:
     ) -> list[Match]:
         """One match per pass of the line within `within_m` of the point, in order of progress.
 
-        A pass is a run of consecutive segments all within reach; a route that comes by the same
-        street twice gives two. Only segments overlapping progress [lo_m, hi_m] are searched, and
-        only matches whose foot lies in that range are returned.
+        A pass is a local minimum of the distance along the line: a route that comes by the same
+        street twice, even in the next lane, gives two. Only segments overlapping progress
+        [lo_m, hi_m] are searched, and only matches whose foot lies in that range are returned.
         """
         i0, i1 = self._segment_range(lo_m, hi_m)
         if i0 >= i1:
             return []
         t, d2 = self._scan(x, y, i0, i1)
         limit = within_m + EDGE_TOLERANCE_M
-        idx = np.flatnonzero(d2 <= limit * limit)
-        n = idx.size
-        if n == 0:
+        inside = d2 <= limit * limit
+        if not inside.any():
             return []
-        first = int(idx[0])
-        last = int(idx[-1])
-        if last - first + 1 == n:  # one pass: the common case
-            runs = [(first, last)]
-        else:
-            breaks = np.flatnonzero(np.diff(idx) > 1) + 1
-            runs = [(int(r[0]), int(r[-1])) for r in np.split(idx, breaks)]
+        # local minima: no farther than the segment before, nearer than the one after
+        inside[1:] &= d2[1:] <= d2[:-1]
+        inside[:-1] &= d2[:-1] < d2[1:]
         matches = []
-        for a, b in runs:
-            k = a + int(d2[a : b + 1].argmin())
+        for k in np.flatnonzero(inside).tolist():
             m = self._match(i0 + k, float(t[k]), float(d2[k]))
             if lo_m <= m.progress_m <= hi_m:
                 matches.append(m)
