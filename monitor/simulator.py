@@ -289,6 +289,7 @@ class Simulator:
             broker_url, client_id or f"campus-sim-{self.rng.getrandbits(32):08x}", mqtt5=mqtt5, cafile=cafile)
         self.client.max_queued_messages_set(0)
         self.client.max_inflight_messages_set(200)
+        self.client.reconnect_delay_set(1, 30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.devices = self._build_devices(max_devices)
@@ -329,9 +330,17 @@ class Simulator:
                 client.disconnect()
             err = ConnectionError(f"broker refused the connection: {reason}")
             loop.call_soon_threadsafe(lambda: fut.done() or fut.set_exception(err))
-        else:
+        elif not fut.done():
             log.info("simulator: connected to %s:%d", self.host, self.port)
             loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(None))
+        else:  # back after losing the broker: devices announce themselves again, as real ones do
+            log.info("simulator: reconnected to %s:%d", self.host, self.port)
+            loop.call_soon_threadsafe(self._announce)
+
+    def _announce(self) -> None:
+        for dev in self.devices:
+            if dev.alive:
+                self._status(dev, "online")
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:

@@ -20,6 +20,7 @@ from devices.model import KIND_OF_SEGMENT, Registry
 from devices.payload import Invalid, decode_alarm_event, decode_fix, decode_heartbeat, decode_status
 from devices.registry import parse_registry
 from monitor.simulator import BAD_KINDS, Action, Simulator, Verb, main, parse_action, run_load
+from tests.integration.mosquitto import run_mosquitto
 
 pytestmark = pytest.mark.integration
 
@@ -78,8 +79,9 @@ class Recorder:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_connect = lambda client, *a: client.subscribe("campus/#", qos=1)
+        self.client.reconnect_delay_set(0.1, 0.5)
         self.client.connect("127.0.0.1", port)
-        self.client.subscribe("campus/#", qos=1)
         self.client.loop_start()
         assert self._subscribed.wait(5)
 
@@ -348,3 +350,20 @@ async def test_faulty_camera_keeps_beating_with_status_fault(
     faulty = [decode_heartbeat(m.payload, now) for m in recorder.of("heartbeat", "cam-dg-03")]
     assert len(faulty) >= 2 and all(faulty)
     assert not any(decode_heartbeat(m.payload, now) for m in recorder.of("heartbeat", "cam-dg-01"))
+
+
+async def test_after_a_broker_restart_devices_announce_themselves_again_and_keep_reporting(
+        tmp_path: Path, registry: Registry) -> None:
+    with run_mosquitto(tmp_path / "first") as port:
+        sim = Simulator(registry, f"mqtt://127.0.0.1:{port}")
+        await sim.start()
+    try:
+        await asyncio.sleep(0.5)  # the broker is gone; the simulator keeps going
+        with run_mosquitto(tmp_path / "second", port=port):
+            rec = Recorder(port)
+            await asyncio.sleep(3.0)  # paho retries after 1 s, then 2 s
+            rec.close()
+    finally:
+        await sim.stop()
+    assert {m.topic for m in rec.of("status") if m.payload == b"online"} == {f"{d.topic}/status" for d in sim.devices}
+    assert rec.of("heartbeat", "cam-dg-01") and rec.of("gps", "bus-023")
