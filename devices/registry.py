@@ -236,7 +236,10 @@ def _geojson_path(base_dir: Path | None) -> Callable[[Any], tuple[tuple[float, f
 
 def _linestring(doc: Any) -> Any:
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
-        lines = [f for f in doc.get("features", []) if (f.get("geometry") or {}).get("type") == "LineString"]
+        features = doc.get("features")
+        if not isinstance(features, list) or not all(isinstance(f, dict) for f in features):
+            raise ValueError("a FeatureCollection's `features` must be a list of Feature objects")
+        lines = [f for f in features if isinstance(f.get("geometry"), dict) and f["geometry"].get("type") == "LineString"]
         if len(lines) != 1:
             raise ValueError("a FeatureCollection must hold exactly one LineString")
         doc = lines[0]
@@ -244,7 +247,14 @@ def _linestring(doc: Any) -> Any:
         doc = doc.get("geometry")
     if not isinstance(doc, dict) or doc.get("type") != "LineString":
         raise ValueError("GeoJSON must be a LineString (or a Feature or FeatureCollection of one)")
-    return doc.get("coordinates")
+    coords = doc.get("coordinates")
+    if isinstance(coords, list):  # RFC 7946 §3.1.1: a position may carry an altitude third; drop it
+        coords = [p[:2] if isinstance(p, list) and len(p) == 3 and _altitude(p[2]) else p for p in coords]
+    return coords
+
+
+def _altitude(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def _heartbeat(c: _Checker, m: _Map, key: str, base: Heartbeat) -> Heartbeat:
