@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from sqlalchemy import Table, and_, bindparam, select
+from sqlalchemy import Connection, Table, and_, bindparam, select, text
 
 from devices.model import DeviceKind
 from monitor.storage.db import Database
 from monitor.storage.tables import DeviceRecord
 
 DEVICES: Table = DeviceRecord.__table__  # type: ignore[assignment]
-#: Rows per executemany call: bounds the memory of one call, not the transaction.
-BATCH = 20_000
+#: Rows per statement: bounds the memory of one call, not the transaction (one for the whole save).
+BATCH = 5_000
 
 
 class DeviceStateRow(NamedTuple):
@@ -43,28 +43,67 @@ _UPDATE = (
 )
 
 
-def save_device_states(db: Database, rows: Iterable[DeviceStateRow]) -> int:
-    """Store the runtime state of these devices in one transaction; return how many were given.
-
-    A device no longer in the registry is skipped silently (its row was removed by an import).
+# PostgreSQL: one UPDATE ... FROM unnest(arrays) per batch, about twice as fast as executemany.
+_UPDATE_PG = text(
     """
-    params = [
-        {
-            "k_school": r.school,
-            "k_kind": str(r.kind),
-            "k_id": r.id,
-            "v_state": str(r.state),
-            "v_last_seen": r.last_seen,
-            "v_since": r.state_since,
-        }
-        for r in rows
-    ]
-    if not params:
+    UPDATE devices AS d SET state = v.state, last_seen = v.last_seen, state_since = v.state_since
+    FROM unnest(CAST(:school AS text[]), CAST(:kind AS text[]), CAST(:id AS text[]), CAST(:state AS text[]),
+                CAST(:last_seen AS float8[]), CAST(:since AS float8[]))
+         AS v(school, kind, id, state, last_seen, state_since)
+    WHERE d.school = v.school AND d.kind = v.kind AND d.id = v.id
+    """
+)
+
+
+def _save_postgresql(conn: Connection, rows: list[DeviceStateRow]) -> None:
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        conn.execute(
+            _UPDATE_PG,
+            {
+                "school": [r.school for r in batch],
+                "kind": [str(r.kind) for r in batch],
+                "id": [r.id for r in batch],
+                "state": [str(r.state) for r in batch],
+                "last_seen": [r.last_seen for r in batch],
+                "since": [r.state_since for r in batch],
+            },
+        )
+
+
+def _save_executemany(conn: Connection, rows: list[DeviceStateRow]) -> None:
+    for start in range(0, len(rows), BATCH):
+        conn.execute(
+            _UPDATE,
+            [
+                {
+                    "k_school": r.school,
+                    "k_kind": str(r.kind),
+                    "k_id": r.id,
+                    "v_state": str(r.state),
+                    "v_last_seen": r.last_seen,
+                    "v_since": r.state_since,
+                }
+                for r in rows[start : start + BATCH]
+            ],
+        )
+
+
+def save_device_states(db: Database, rows: Iterable[DeviceStateRow]) -> int:
+    """Store the runtime state of these devices in one transaction; return how many distinct devices.
+
+    A device given twice is saved as its last row. A device no longer in the registry is skipped
+    silently (an import removed its row).
+    """
+    latest = list({(r.school, str(r.kind), r.id): r for r in rows}.values())
+    if not latest:
         return 0
     with db.begin() as conn:
-        for start in range(0, len(params), BATCH):
-            conn.execute(_UPDATE, params[start : start + BATCH])
-    return len(params)
+        if db.dialect == "postgresql":
+            _save_postgresql(conn, latest)
+        else:
+            _save_executemany(conn, latest)
+    return len(latest)
 
 
 def load_device_states(db: Database) -> dict[tuple[str, DeviceKind, str], DeviceStateRow]:

@@ -430,3 +430,16 @@ def test_judgements_are_stored_and_listed_in_time_order(db: Database) -> None:
     assert list_judgements(db, since=121.0, limit=10) == []
     stored = list_judgements(db, limit=1)[0]
     assert stored.rule is Rule.SCHOOL_OFFLINE and stored.severity is Severity.CRITICAL and stored.zone is None
+
+
+def test_a_device_given_twice_in_one_batch_keeps_its_last_row(db: Database) -> None:
+    import_registry(db, district(), SOURCE, "r.yaml", now=1.0)
+    saved = save_device_states(
+        db,
+        [
+            DeviceStateRow("panhe-ms", "camera", "cam-02", "up", 5.0, 1.0),
+            DeviceStateRow("panhe-ms", DeviceKind.CAMERA, "cam-02", "down", 5.0, 99.0),
+        ],
+    )
+    assert saved == 1
+    assert load_device_states(db)[("panhe-ms", DeviceKind.CAMERA, "cam-02")][3:] == ("down", 5.0, 99.0)

@@ -86,6 +86,7 @@ def upgrade() -> None:
             ["school", "zone"], ["zones.school", "zones.id"], name=op.f("fk_devices_school_zone_zones")
         ),
         sa.PrimaryKeyConstraint("school", "kind", "id", name=op.f("pk_devices")),
+        postgresql_with={"fillfactor": 70},
     )
     op.create_table(
         "alarm_events",
