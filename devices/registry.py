@@ -79,6 +79,10 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
     out.lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, list | dict):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a list or a mapping cannot be a key", key_node.start_mark
+            )
         if key in out:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -164,6 +168,12 @@ def _pattern(rx: re.Pattern[str], what: str) -> Callable[[Any], str]:
 def _positive(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
         raise ValueError(f"{v!r} must be a positive number")
+    return float(v)
+
+
+def _non_negative(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        raise ValueError(f"{v!r} must be a number >= 0")
     return float(v)
 
 
@@ -427,7 +437,7 @@ def _routes(c: _Checker, top: _Map) -> list[Route]:
             sm = c.mapping(s, sline, skey, {"from_m", "to_m", "speed_limit_kmh", "name"}, {"from_m", "to_m", "speed_limit_kmh"})
             if sm is None:
                 continue
-            a = c.get(sm, "from_m", skey, lambda v: _positive(v) if v != 0 else 0.0)
+            a = c.get(sm, "from_m", skey, _non_negative)
             b = c.get(sm, "to_m", skey, _positive)
             lim = c.get(sm, "speed_limit_kmh", skey, _positive)
             if a is not None and b is not None and lim is not None:
