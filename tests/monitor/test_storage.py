@@ -443,3 +443,50 @@ def test_a_device_given_twice_in_one_batch_keeps_its_last_row(db: Database) -> N
     )
     assert saved == 1
     assert load_device_states(db)[("panhe-ms", DeviceKind.CAMERA, "cam-02")][3:] == ("down", 5.0, 99.0)
+
+
+# ---- restart: the liveness engine's state through the database ---------------------------------
+
+
+def test_after_a_restart_live_devices_keep_their_time_and_none_is_revived_or_declared_down(url: str) -> None:
+    from devices.liveness import Device, Liveness, Restored, State
+
+    reg = district(cameras=3)
+    specs = [d for d in reg.devices() if d.kind is DeviceKind.CAMERA]  # timeout 90 s each
+    before = Database(url)
+    before.migrate()
+    import_registry(before, reg, SOURCE, "r.yaml", now=0.0)
+
+    def persist(engine: Liveness) -> None:
+        rows = [
+            DeviceStateRow(d.school, d.kind, d.id, str(d.state), d.last_seen, d.since)
+            for d in engine.take_dirty()
+        ]
+        save_device_states(before, rows)
+
+    engine = Liveness(Device(s) for s in specs)
+    engine.link_up(1000.0)
+    a, b, c = (engine.devices[s.key] for s in specs)
+    for dev in (a, b, c):
+        engine.beat(dev, 1000.0)
+    engine.offline(c, 1001.0)
+    persist(engine)
+    engine.beat(a, 1080.0)
+    persist(engine)
+    engine.beat(b, 1100.0)  # heard after the last save: lost in the crash
+    before.dispose()
+
+    after = Database(url)
+    after.migrate()
+    saved = load_device_states(after)
+    restarted = Liveness(Device(s) for s in specs)
+    restarted.restore(
+        {k: Restored(State(r.state), r.last_seen, r.state_since) for k, r in saved.items()}, 1120.0
+    )
+    a2, b2, c2 = (restarted.devices[s.key] for s in specs)
+
+    assert (a2.state, a2.last_seen) == (State.UP, 1080.0)  # 50 s left of its 90 s: still up
+    assert (b2.state, b2.last_seen) == (State.UNKNOWN, 1000.0)  # deadline 1090 passed while stopped
+    assert c2.state is State.DOWN
+    assert restarted.sweep(1120.0) == []  # nobody declared down at boot
+    after.dispose()
