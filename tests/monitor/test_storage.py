@@ -137,6 +137,24 @@ def test_ping_is_true_on_a_live_database(db: Database) -> None:
     assert db.ping() is True
 
 
+def test_sqlite_ping_answers_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    db = Database(f"sqlite:///{tmp_path}/campus.db")
+    db.migrate()
+    writer = sqlite3.connect(tmp_path / "campus.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        assert db.ping() is True
+        assert time.monotonic() - started < 1.0  # /readyz must not wait out the busy timeout
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        db.dispose()
+
+
 def test_password_never_shows_in_logs_errors_or_repr(caplog: pytest.LogCaptureFixture) -> None:
     port = _closed_port()
     db = Database(f"postgresql+psycopg://campus:s3cr3t-pw@127.0.0.1:{port}/campus?connect_timeout=2")
