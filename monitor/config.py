@@ -100,23 +100,26 @@ def _section(cls: type, table: Any, where: str, src: str) -> Any:
         f = known.get(key)
         if f is None:
             raise ConfigError(f"{src}: {where}.{key}: unknown key (allowed: {', '.join(sorted(known))})")
-        default = f.default
-        if isinstance(default, bool):
+        kind = str(f.type)  # the annotation's name: "bool", "int", "float" or "str"
+        if kind == "bool":
             ok = isinstance(value, bool)
-        elif isinstance(default, int | float):
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        elif kind in ("int", "float"):
+            number = isinstance(value, int) or (kind == "float" and isinstance(value, float))
+            ok = number and not isinstance(value, bool) and value >= 0
         else:
             ok = isinstance(value, str)
         if not ok:
-            raise ConfigError(f"{src}: {where}.{key}: {value!r} must be {_kind(default)}")
-        values[key] = int(value) if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, int) else value
+            raise ConfigError(f"{src}: {where}.{key}: {value!r} must be {_kind(kind)}")
+        values[key] = float(value) if kind == "float" else value
     return cls(**values)
 
 
-def _kind(default: Any) -> str:
-    if isinstance(default, bool):
+def _kind(kind: str) -> str:
+    if kind == "bool":
         return "true or false"
-    if isinstance(default, int | float):
+    if kind == "int":
+        return "a whole number >= 0"
+    if kind == "float":
         return "a number >= 0"
     return "a string"
 
