@@ -169,6 +169,8 @@ def _cross_check(cfg: Config) -> None:
     db = cfg.database.url
     if not (db.startswith("sqlite:") or db.startswith("postgresql")):
         raise ConfigError(f"{src}: database.url: must be sqlite:///FILE or postgresql+psycopg://...")
+    if cfg.database.persist_every_s <= 0:
+        raise ConfigError(f"{src}: database.persist_every_s: must be greater than 0")
     parse_listen(cfg.http.listen, f"{src}: http.listen")
     if cfg.buses.off_route_fixes < 1:
         raise ConfigError(f"{src}: buses.off_route_fixes: must be at least 1")
