@@ -26,16 +26,26 @@ class RateLimitedLog:
         b = self._buckets.get(outcome)
         if b is None:
             b = self._buckets[outcome] = _Bucket(now)
-        if now - b.window_start >= 60.0:
-            if b.held:
-                self.logger.warning("%d more %s messages were dropped in the last minute (not logged)", b.held, outcome)
-            b.window_start, b.logged, b.held = now, 0, 0
+        self._roll(outcome, b, now)
         if b.logged >= self.per_minute:
             b.held += 1
             return False
         b.logged += 1
         self.logger.warning(msg, *args)
         return True
+
+    def flush(self, now: float) -> None:
+        """Report the count held back in every minute that has ended; call it periodically (e.g. once a
+        second), so a burst of bad input that then stops still has its count logged."""
+        for outcome, b in self._buckets.items():
+            if b.held:
+                self._roll(outcome, b, now)
+
+    def _roll(self, outcome: str, b: _Bucket, now: float) -> None:
+        if now - b.window_start >= 60.0:
+            if b.held:
+                self.logger.warning("%d more %s messages were dropped in the last minute (not logged)", b.held, outcome)
+            b.window_start, b.logged, b.held = now, 0, 0
 
 
 def truncate(payload: bytes, limit: int = TRUNCATE) -> str:
