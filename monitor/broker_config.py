@@ -10,13 +10,13 @@ Files written to `--out DIR`:
 - `passwd`: Mosquitto 2 password file (`user:$7$101$salt$hash`, PBKDF2-HMAC-SHA512, what
   `mosquitto_passwd` writes), mode 0644: salted hashes, no secrets;
 - `acl`: Mosquitto ACL file, mode 0644;
-- `credentials.tsv`: the plain passwords (`username, password, topic` per line) for provisioning the
-  devices and the monitor, mode 0600. Keep it out of the broker's reach.
+- `credentials.tsv` (or `--credentials FILE`): the plain passwords (`username, password, topic` per
+  line) for provisioning the devices and the monitor, mode 0600. Keep it out of the broker's reach.
 
 Running it again keeps the passwords of accounts that are still in the registry (read back from
-`credentials.tsv`), makes new ones for new devices and drops removed devices; `--rotate` makes every
-password new. A monitor password may be fixed with `--monitor-password-env VAR` (for compose, where the
-monitor reads its password from the environment).
+the credentials file), makes new ones for new devices and drops removed devices; `--rotate` makes every
+password new. The monitor's and the simulator's passwords may be taken from the environment
+(`--monitor-password-env VAR`, `--simulator-password-env VAR`), as docker-compose.yml does.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def device_username(school: str, segment: str, device: str) -> str:
 
 def accounts(registry: Registry, *, monitor_user: str = "campus-monitor", topic_root: str = "campus",
              known: dict[str, str] | None = None, monitor_password: str | None = None,
-             simulator_user: str | None = None) -> list[Account]:
+             simulator_user: str | None = None, simulator_password: str | None = None) -> list[Account]:
     """Every account the broker needs: the monitor's, one per device, and the simulator's if asked for.
 
     `known` maps usernames to passwords to keep; everyone else gets a new random password.
@@ -102,7 +102,7 @@ def accounts(registry: Registry, *, monitor_user: str = "campus-monitor", topic_
     out = [Account(monitor_user, monitor_password or password(monitor_user),
                    read=(f"{root}/+/+/+/+",), readwrite=(f"{root}/_monitor/status",))]
     if simulator_user:
-        out.append(Account(simulator_user, password(simulator_user), write=(f"{root}/+/+/+/#",)))
+        out.append(Account(simulator_user, simulator_password or password(simulator_user), write=(f"{root}/+/+/+/#",)))
     taken = {a.username for a in out}
     for spec in registry.devices():
         segment = TOPIC_SEGMENT[spec.kind]
@@ -164,13 +164,18 @@ def _write(path: Path, text: str, mode: int) -> None:
 
 def write_broker_config(registry: Registry, out: Path, *, monitor_user: str = "campus-monitor",
                         topic_root: str = "campus", rotate: bool = False, monitor_password: str | None = None,
-                        simulator_user: str | None = None) -> list[Account]:
-    """Write `passwd`, `acl` and `credentials.tsv` into `out`; return the accounts."""
+                        simulator_user: str | None = None, simulator_password: str | None = None,
+                        credentials: Path | None = None) -> list[Account]:
+    """Write `passwd` and `acl` into `out` and the passwords to `credentials` (default
+    `out/credentials.tsv`); return the accounts."""
+    credentials = credentials or out / CREDENTIALS
     out.mkdir(parents=True, exist_ok=True)
-    known = {} if rotate else read_credentials(out / CREDENTIALS)
+    credentials.parent.mkdir(parents=True, exist_ok=True)
+    known = {} if rotate else read_credentials(credentials)
     items = accounts(registry, monitor_user=monitor_user, topic_root=topic_root, known=known,
-                     monitor_password=monitor_password, simulator_user=simulator_user)
-    _write(out / CREDENTIALS, credentials_file(items), 0o600)
+                     monitor_password=monitor_password, simulator_user=simulator_user,
+                     simulator_password=simulator_password)
+    _write(credentials, credentials_file(items), 0o600)
     _write(out / "passwd", password_file(items), 0o644)
     _write(out / "acl", acl_file(items), 0o644)
     kept = sum(1 for a in items if known.get(a.username) == a.password)
@@ -187,6 +192,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--monitor-password-env", metavar="VAR",
                    help="take the monitor's password from this environment variable instead of making one")
     p.add_argument("--simulator-user", help="also an account that may publish as every device (demos only)")
+    p.add_argument("--simulator-password-env", metavar="VAR",
+                   help="take the simulator's password from this environment variable")
+    p.add_argument("--credentials", metavar="FILE", help="where the passwords go (default: OUT/credentials.tsv)")
     p.add_argument("--topic-root", default="campus", help="the topic root ([mqtt] topic_root)")
     p.add_argument("--rotate", action="store_true", help="new passwords for every account")
     return p
@@ -199,12 +207,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RegistryError as exc:
         print(f"campus-monitor broker-config: {exc}", file=sys.stderr)
         return 1
-    monitor_password = None
-    if args.monitor_password_env:
-        monitor_password = os.environ.get(args.monitor_password_env)
-        if not monitor_password:
-            print(f"campus-monitor broker-config: ${args.monitor_password_env} is not set", file=sys.stderr)
+    env_passwords: dict[str, str | None] = {}
+    for who, var in (("monitor", args.monitor_password_env), ("simulator", args.simulator_password_env)):
+        env_passwords[who] = os.environ.get(var) if var else None
+        if var and not env_passwords[who]:
+            print(f"campus-monitor broker-config: ${var} is not set", file=sys.stderr)
             return 1
+    if args.simulator_password_env and not args.simulator_user:
+        print("campus-monitor broker-config: --simulator-password-env needs --simulator-user", file=sys.stderr)
+        return 1
     root = args.topic_root.strip("/")
     if not root or "/" in root or "+" in root or "#" in root:
         print(f"campus-monitor broker-config: --topic-root {args.topic_root!r} must be one topic level",
@@ -214,12 +225,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("campus-monitor broker-config: a user name may not contain ':'", file=sys.stderr)
         return 1
     out = Path(args.out)
+    credentials = Path(args.credentials) if args.credentials else out / CREDENTIALS
     items = write_broker_config(registry, out, monitor_user=args.monitor_user, topic_root=root,
-                                rotate=args.rotate, monitor_password=monitor_password,
-                                simulator_user=args.simulator_user)
+                                rotate=args.rotate, monitor_password=env_passwords["monitor"],
+                                simulator_user=args.simulator_user, simulator_password=env_passwords["simulator"],
+                                credentials=credentials)
     devices = sum(1 for a in items if a.username.count("/") == 2)
     print(f"{out}: passwd and acl for {devices} devices and the monitor ({args.monitor_user}); "
-          f"passwords in {out / CREDENTIALS} (mode 0600)")
+          f"passwords in {credentials} (mode 0600)")
     return 0
 
 

@@ -226,3 +226,34 @@ def test_mosquitto_passwd_hashes_are_read_back_by_our_check():
         hashed = f.read_text().strip().split(":", 1)[1]
     assert check_password("s3cret", hashed)
     assert not check_password("wrong", hashed)
+
+
+def test_compose_style_passwords_from_the_environment_and_credentials_kept_apart(tmp_path, monkeypatch, clients):
+    (tmp_path / "registry.yaml").write_text(REGISTRY, encoding="utf-8")
+    monkeypatch.setenv("MON_PW", "monitor-secret")
+    monkeypatch.setenv("SIM_PW", "simulator-secret")
+    out, creds = tmp_path / "broker", tmp_path / "secrets" / "mqtt.tsv"
+    assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(out), "--credentials", str(creds),
+                 "--monitor-password-env", "MON_PW", "--simulator-user", "campus-simulator",
+                 "--simulator-password-env", "SIM_PW"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["acl", "passwd"]  # what the broker gets: no secrets
+    assert read_credentials(creds)["campus-monitor"] == "monitor-secret"
+    conf = f"user root\nallow_anonymous false\npassword_file {out / 'passwd'}\nacl_file {out / 'acl'}\n"
+    with run_mosquitto(tmp_path / "mosquitto", conf) as port:
+        monitor = connect(clients, port, "campus-monitor", "monitor-secret")
+        assert not monitor.wait_connected().is_failure
+        monitor.subscribe("campus/+/+/+/+")
+        sim = connect(clients, port, "campus-simulator", "simulator-secret")
+        assert not sim.wait_connected().is_failure
+        assert sim.publish("campus/other-ps/camera/cam-gate/heartbeat", b"{}").value == 0  # any device
+        assert publish_refused(sim, "campus/_monitor/status")  # but never the monitor
+        assert monitor.messages.get(timeout=TIMEOUT)[0] == "campus/other-ps/camera/cam-gate/heartbeat"
+
+
+def test_a_password_variable_that_is_not_set_is_an_error(tmp_path, monkeypatch, capsys):
+    (tmp_path / "registry.yaml").write_text(REGISTRY, encoding="utf-8")
+    monkeypatch.delenv("NOT_SET_PW", raising=False)
+    assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(tmp_path / "b"),
+                 "--monitor-password-env", "NOT_SET_PW"]) == 1
+    assert "$NOT_SET_PW is not set" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
