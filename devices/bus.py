@@ -235,7 +235,10 @@ class BusWatch:
                 return self._settle(Place.ON_ROUTE, best, t)
         passes = near or line.passes(x, y, corridor)
         if not passes:
-            return self._settle(Place.OUTSIDE, line.nearest(x, y), t)
+            m = line.nearest(x, y)
+            if behind <= m.progress_m <= ref + reach:
+                return self._settle(Place.OUTSIDE, m, t)  # it left the route about here
+            return Place.OUTSIDE, m  # nearest to some other part: keep where it left from
         m = min(passes, key=_by_distance)  # where it most likely is
         if m.progress_m < ref:
             lap = (line.length_m - ref) + m.progress_m <= reach  # round the end, onto the start again

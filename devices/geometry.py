@@ -58,7 +58,7 @@ class LocalProjection:
 class RouteLine:
     """A route's polyline, projected; answers distance-to-line and progress-along-line queries."""
 
-    __slots__ = ("projection", "length_m", "_x", "_y", "_dx", "_dy", "_inv_len2", "_cum", "_nseg")
+    __slots__ = ("projection", "length_m", "_x", "_y", "_dx", "_dy", "_inv_len2", "_cum", "_nseg", "_max_seg")
 
     def __init__(self, path: Sequence[tuple[float, float]]) -> None:
         """`path` is (lon, lat) pairs, WGS84, at least two distinct points."""
@@ -87,6 +87,7 @@ class RouteLine:
         self._inv_len2 = inv_len2
         self._cum = np.concatenate(([0.0], np.cumsum(seg_len)))  # progress at each vertex
         self._nseg = len(dx)
+        self._max_seg = float(seg_len.max())
         self.length_m = float(self._cum[-1])
 
     @classmethod
@@ -120,13 +121,22 @@ class RouteLine:
         t, d2 = self._scan(x, y, i0, i1)
         limit = within_m + EDGE_TOLERANCE_M
         inside = d2 <= limit * limit
-        if not inside.any():
+        idx = inside.nonzero()[0]
+        n = len(idx)
+        if n == 0:
             return []
+        a, b = int(idx[0]), int(idx[-1])
+        cum = self._cum
+        if b - a + 1 == n and cum[i0 + b + 1] - cum[i0 + a] <= 2.0 * (limit + self._max_seg):
+            # one unbroken stretch no longer than a straight pass through the corridor: one pass
+            k = a + int(d2[a : b + 1].argmin())
+            m = self._match(i0 + k, float(t[k]), float(d2[k]))
+            return [m] if lo_m <= m.progress_m <= hi_m else []
         # local minima: no farther than the segment before, nearer than the one after
         inside[1:] &= d2[1:] <= d2[:-1]
         inside[:-1] &= d2[:-1] < d2[1:]
         matches = []
-        for k in np.flatnonzero(inside).tolist():
+        for k in inside.nonzero()[0].tolist():
             m = self._match(i0 + k, float(t[k]), float(d2[k]))
             if lo_m <= m.progress_m <= hi_m:
                 matches.append(m)
