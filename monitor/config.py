@@ -159,9 +159,13 @@ def load_config(path: str | Path | None) -> Config:
 
 def _cross_check(cfg: Config) -> None:
     src = cfg.source
-    scheme = urlsplit(cfg.mqtt.url).scheme
-    if scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-        raise ConfigError(f"{src}: mqtt.url: scheme {scheme!r} must be mqtt:// or mqtts://")
+    broker = urlsplit(cfg.mqtt.url)
+    if broker.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ConfigError(f"{src}: mqtt.url: scheme {broker.scheme!r} must be mqtt:// or mqtts://")
+    try:
+        broker.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        raise ConfigError(f"{src}: mqtt.url: the port must be a number from 0 to 65535") from None
     if cfg.mqtt.protocol not in ("3.1.1", "5"):
         raise ConfigError(f"{src}: mqtt.protocol: must be \"3.1.1\" or \"5\"")
     if "/" in cfg.mqtt.topic_root.strip("/") or not cfg.mqtt.topic_root.strip("/"):
