@@ -9,6 +9,13 @@ Each accepted fix is placed against the route (`Place`):
 - `backward`: inside the corridor, but more than `backward_m` behind where it was: it is driving
   the route the wrong way (or came back onto it behind the point it left).
 
+The bus's place on the route (its progress) follows it: an on-route fix advances it (never back
+by jitter under `backward_m`), a skip or a backward fix moves it to where the bus now is, and an
+outside fix moves it only if the nearest point of the line is about where the bus left. So after
+a skip the next fixes are judged from the new place: a bus that skips once and then drives on
+normally has one out fix, and alerts only if the skip came with enough other out fixes (as the
+labelled WMATA 3T detour does: a fix outside, the skip, then a backward run).
+
 Every place but `on_route` is *out*. The bus goes off route after `off_route_fixes` out fixes in a
 row spanning at least `off_route_after_s` of fix time, and back on route after as many `on_route`
 fixes spanning as long, so jitter at the corridor's edge never flaps. Off route is judged only

@@ -13,6 +13,7 @@ from enum import StrEnum
 from devices.events import Fix
 
 EARTH_RADIUS_M = 6_371_008.8
+METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180.0
 
 
 class FixReason(StrEnum):
@@ -110,4 +111,10 @@ class FixFilter:
     def _plausible(self, ts: float, lat: float, lon: float, fix: Fix) -> bool:
         r = self.rules
         reach = r.max_speed_kmh / 3.6 * (fix.ts - ts) + r.jump_allowance_m
+        # cheap first: a latitude-and-longitude box no distance inside reach can leave
+        dlat = abs(fix.lat - lat) * METRES_PER_DEGREE
+        if dlat > reach:
+            return False
+        if dlat + abs(fix.lon - lon) * METRES_PER_DEGREE <= reach:
+            return True  # the box's half-perimeter bounds the distance from above
         return distance_m(lat, lon, fix.lat, fix.lon) <= reach
