@@ -94,6 +94,10 @@ class Authenticator:
         start, n = self._failures.get(peer, (0.0, 0))
         return time.monotonic() - start < 60 and n >= FAILED_AUTH_PER_MINUTE
 
+    def failed(self, request: web.Request) -> None:
+        """Count a failed authentication from the request's peer (API tokens and page logins alike)."""
+        self._failed(request)
+
     def _failed(self, request: web.Request) -> None:
         peer = request.remote or "?"
         now = time.monotonic()
