@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import queue
+import shutil
 import stat
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from monitor.broker_config import check_password, main, read_credentials
@@ -215,7 +219,6 @@ def test_the_files_are_what_mosquitto_and_an_operator_expect(tmp_path):
 
 def test_mosquitto_passwd_hashes_are_read_back_by_our_check():
     """Our `$7$` hashes use Mosquitto's own recipe: a hash made by mosquitto_passwd checks out."""
-    import subprocess
     import tempfile
 
     passwd_tool = Path(MOSQUITTO).with_name("mosquitto_passwd")
@@ -257,3 +260,16 @@ def test_a_password_variable_that_is_not_set_is_an_error(tmp_path, monkeypatch, 
                  "--monitor-password-env", "NOT_SET_PW"]) == 1
     assert "$NOT_SET_PW is not set" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.skipif(shutil.which("mosquitto_sub") is None, reason="mosquitto_sub is not installed (mosquitto-clients)")
+def test_the_compose_healthcheck_passes_with_the_monitor_account_and_fails_without(broker):
+    port, passwords = broker
+    compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text(encoding="utf-8"))
+    kind, command = compose["services"]["mosquitto"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    command = command.replace("$$", "$").replace("-p 1883", f"-p {port}")
+    for password, healthy in ((passwords["campus-monitor"], True), ("wrong", False)):
+        done = subprocess.run(["sh", "-c", command], env={**os.environ, "MQTT_MONITOR_PASSWORD": password},
+                              capture_output=True, text=True, timeout=10)
+        assert (done.returncode == 0) is healthy, done.stderr
