@@ -2,7 +2,7 @@
 
 Each route gets its own azimuthal equidistant projection centred on the middle of its bounding box
 (pyproj, WGS84 ellipsoid), so distances near the route are true to well under a metre for routes
-tens of kilometres long. The polyline is kept as a few numpy arrays (vertices, segment vectors and
+tens of kilometres long. The polyline is kept as a few numpy arrays (segment starts, directions and
 cumulative length); a fix is matched against the segments in a window of progress around where the
 bus last was, with one vectorised pass, and against the whole line only when that window finds
 nothing. A `RouteLine` is immutable and shared by every bus on the route.
@@ -58,7 +58,7 @@ class LocalProjection:
 class RouteLine:
     """A route's polyline, projected; answers distance-to-line and progress-along-line queries."""
 
-    __slots__ = ("projection", "length_m", "_x", "_y", "_dx", "_dy", "_inv_len2", "_cum", "_nseg", "_max_seg")
+    __slots__ = ("projection", "length_m", "_seg", "_za", "_zd", "_w", "_cum", "_nseg", "_max_seg")
 
     def __init__(self, path: Sequence[tuple[float, float]]) -> None:
         """`path` is (lon, lat) pairs, WGS84, at least two distinct points."""
@@ -80,11 +80,16 @@ class RouteLine:
             raise ValueError("a route needs at least two distinct points")
         with np.errstate(divide="ignore"):
             inv_len2 = np.where(len2 > 0, 1.0 / np.where(len2 > 0, len2, 1.0), 0.0)
-        self._x = x
-        self._y = y
-        self._dx = dx
-        self._dy = dy
-        self._inv_len2 = inv_len2
+        # per segment, side by side so a window of segments is one block of memory: the start
+        # point, the direction vector, and conj(direction) / length**2 (as complex numbers)
+        seg = np.empty((len(dx), 3), dtype=np.complex128)
+        seg[:, 0] = x[:-1] + 1j * y[:-1]
+        seg[:, 1] = dx + 1j * dy
+        seg[:, 2] = (dx - 1j * dy) * inv_len2
+        self._seg = seg
+        self._za = seg[:, 0]
+        self._zd = seg[:, 1]
+        self._w = seg[:, 2]
         self._cum = np.concatenate(([0.0], np.cumsum(seg_len)))  # progress at each vertex
         self._nseg = len(dx)
         self._max_seg = float(seg_len.max())
@@ -155,10 +160,10 @@ class RouteLine:
     @property
     def nbytes(self) -> int:
         """Memory held by the line's arrays."""
-        return sum(a.nbytes for a in (self._x, self._y, self._dx, self._dy, self._inv_len2, self._cum))
+        return self._seg.nbytes + self._cum.nbytes
 
     def __len__(self) -> int:
-        return len(self._x)
+        return self._nseg + 1
 
     # ---- internals -------------------------------------------------------------------------
 
@@ -170,21 +175,15 @@ class RouteLine:
 
     def _scan(self, x: float, y: float, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
         """Foot parameter t (0..1 on each segment) and squared distance, for segments i0..i1-1."""
-        dx = self._dx[i0:i1]
-        dy = self._dy[i0:i1]
-        qx = x - self._x[i0:i1]
-        qy = y - self._y[i0:i1]
-        t = qx * dx
-        t += qy * dy
-        t *= self._inv_len2[i0:i1]
+        zd = self._zd[i0:i1]
+        q = complex(x, y) - self._za[i0:i1]
+        t = (q * self._w[i0:i1]).real  # (q . d) / |d|**2
         np.maximum(t, 0.0, out=t)
         np.minimum(t, 1.0, out=t)
-        qx -= t * dx
-        qy -= t * dy
-        qx *= qx
-        qy *= qy
-        qx += qy
-        return t, qx
+        q -= t * zd
+        d2 = q.real * q.real
+        d2 += q.imag * q.imag
+        return t, d2
 
     def _match(self, k: int, t: float, d2: float) -> Match:
         cum = self._cum
@@ -195,10 +194,10 @@ class RouteLine:
         """Point at a progress and the unit direction of its segment."""
         p = min(max(progress_m, 0.0), self.length_m)
         k = min(max(int(self._cum.searchsorted(p, "right")) - 1, 0), self._nseg - 1)
-        while self._inv_len2[k] == 0.0 and k + 1 < self._nseg:
+        while self._zd[k] == 0 and k + 1 < self._nseg:
             k += 1
         seg = float(self._cum[k + 1] - self._cum[k])
-        dx, dy = float(self._dx[k]), float(self._dy[k])
+        a, d = complex(self._za[k]), complex(self._zd[k])
         f = (p - float(self._cum[k])) / seg if seg > 0 else 0.0
         f = min(max(f, 0.0), 1.0)
-        return float(self._x[k]) + f * dx, float(self._y[k]) + f * dy, dx / seg, dy / seg
+        return a.real + f * d.real, a.imag + f * d.imag, d.real / seg, d.imag / seg
