@@ -51,6 +51,7 @@ TICKET_STATUSES = ("open", "in_progress", "verifying", "closed")
 TRACK_KEEP = 2000  # fixes per bus kept in memory when no track store is wired
 TRACK_DEFAULT_S = 3600.0
 MAX_BODY_TEXT = 2000
+MAX_CURSOR = 1_000_000_000
 READ_ROLES = ("bureau", "officer")
 TICKET_READERS = ("maintenance", "bureau", "officer")
 
@@ -83,14 +84,10 @@ def seen_schools(principal: Principal, app: Any) -> set[str] | None:
     return None if principal.all_schools else {s for s in principal.schools if s in known_schools(app)}
 
 
-def parse_time(value: str | None, name: str) -> float | None:
-    """Unix seconds or RFC 3339."""
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
+EARLIEST, LATEST = 0.0, 4102444800.0  # 1970 to 2100
+
+
+def _rfc3339(value: str, name: str) -> float:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -100,20 +97,33 @@ def parse_time(value: str | None, name: str) -> float | None:
     return moment.timestamp()
 
 
+def parse_time(value: str | None, name: str) -> float | None:
+    """Unix seconds or RFC 3339, between 1970 and 2100."""
+    if value is None or value == "":
+        return None
+    try:
+        t = float(value)
+    except ValueError:
+        t = _rfc3339(value, name)
+    if not EARLIEST <= t <= LATEST:  # also NaN
+        raise HttpError(400, f"{name} must be between 1970 and 2100")
+    return t
+
+
 def window(request: web.Request) -> tuple[int, int]:
     """(offset, limit) from `cursor` and `limit`."""
     def number(name: str, default: int, low: int, high: int | None) -> int:
         raw = request.query.get(name)
         if raw is None or raw == "":
             return default
-        if not raw.isdigit():
+        if not raw.isascii() or not raw.isdigit():
             raise HttpError(400, f"{name} must be a whole number")
         n = int(raw)
         if n < low or (high is not None and n > high):
             raise HttpError(400, f"{name} must be between {low} and {high}" if high else f"{name} must be >= {low}")
         return n
 
-    return number("cursor", 0, 0, None), number("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    return number("cursor", 0, 0, MAX_CURSOR), number("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
 
 
 def paged(items: list[Any], offset: int, limit: int, more: bool) -> web.Response:

@@ -46,7 +46,7 @@ def _path_id(description: str = "registry or record id") -> dict[str, Any]:
 
 PAGING = [
     _q("limit", "page size (1-5000, default 500)", {"type": "integer", "minimum": 1, "maximum": 5000}),
-    _q("cursor", "the `next` of the previous page", {"type": "string", "pattern": "^[0-9]+$"}),
+    _q("cursor", "the `next` of the previous page", {"type": "string", "pattern": "^[0-9]{1,9}$"}),
 ]
 SCHOOL = _q("school", "one school's id (officers: one of the token's schools)")
 

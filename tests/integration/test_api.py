@@ -33,7 +33,6 @@ from monitor.openapi import document
 from tests.integration.service import (
     SMALL_REGISTRY,
     Device,
-    get_json,
     make_config,
     metrics_text,
     sample,
@@ -404,7 +403,7 @@ async def test_schemathesis_finds_no_server_error_or_schema_mismatch(running, tm
         exe, "run", f"http://{host}:{port}/api/v1/openapi.json",
         "--header", f"Authorization: Bearer {toks['admin']}",
         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-        "--max-examples", "25", "--workers", "1", "--phases", "examples,coverage,fuzzing",
+        "--max-examples", "60", "--workers", "1", "--phases", "examples,coverage,fuzzing",
         "--request-timeout", "5", "--no-color",
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path,
     )
