@@ -19,9 +19,11 @@ import math
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
@@ -51,6 +53,7 @@ LANG_COOKIE = "csm_lang"
 SESSION_IDLE_S = 12 * 3600.0
 RECHECK_S = 10.0
 REFRESH_S = 5
+DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
 SESSIONS_KEY = web.AppKey("page_sessions", object)
 JINJA_KEY = web.AppKey("jinja", object)
 
@@ -144,7 +147,7 @@ def lang_of(request: web.Request) -> str:
     return "en" if wanted == "en" else "zh"
 
 
-def render(request: web.Request, name: str, status: int = 200, **ctx: Any) -> web.Response:
+def render(request: web.Request, name: str, code: int = 200, **ctx: Any) -> web.Response:
     env: jinja2.Environment = request.app[JINJA_KEY]  # type: ignore[assignment]
     lang = lang_of(request)
     index = 1 if lang == "en" else 0
@@ -159,7 +162,7 @@ def render(request: web.Request, name: str, status: int = 200, **ctx: Any) -> we
         path=request.path_qs, quote=quote, refresh=REFRESH_S, local_time=local_time,
         static=lambda name: f"/static/{name}", request_path_lang=lambda code: with_lang(request, code), **ctx,
     )
-    resp = web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+    resp = web.Response(text=html, status=code, content_type="text/html", charset="utf-8")
     if request.query.get("lang") in ("zh", "en"):
         resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="Strict", path="/")
     resp.headers["X-Frame-Options"] = "DENY"
@@ -174,10 +177,12 @@ def with_lang(request: web.Request, code: str) -> str:
     return str(request.rel_url.with_query(query))
 
 
-def local_time(t: float | None) -> str:
-    if t is None:
+def local_time(t: float | str | None) -> str:
+    """Unix seconds or RFC 3339 as month-day time in the district's zone (contract §1's default)."""
+    if t is None or t == "":
         return "—"
-    return time.strftime("%m-%d %H:%M:%S", time.localtime(t))
+    moment = datetime.fromisoformat(t.replace("Z", "+00:00")) if isinstance(t, str) else datetime.fromtimestamp(t, UTC)
+    return moment.astimezone(DISPLAY_TZ).strftime("%m-%d %H:%M:%S")
 
 
 def error_page(request: web.Request, status: int, message: str) -> web.Response:
@@ -363,6 +368,9 @@ async def alerts_page(request: web.Request) -> web.Response:
     items, _ = await app.db_call(query_alerts, schools, wanted, None, None, 0, 500)  # type: ignore[attr-defined]
     if state == "open":
         items = [a for a in items if a["state"] != "resolved"]
+    states = {"firing": 0, "acknowledged": 1, "resolved": 2}
+    severities = {"critical": 0, "warning": 1, "info": 2}
+    items.sort(key=lambda a: (states.get(a["state"], 3), severities.get(a["severity"], 3)))  # stable: newest first within
     names = {s.id: s.name for s in app.registry.schools}  # type: ignore[attr-defined]
     return render(request, "alerts.html", items=items, state=state, names=names, refreshing=True)
 
