@@ -201,11 +201,11 @@ def alert_with_history(db: Database, alert_id: str) -> dict[str, Any] | None:
         return view
 
 
-def count_open_alerts(db: Database) -> dict[str, dict[str, int]]:
-    """school -> severity -> alerts not resolved; for the overview page."""
+def count_firing_alerts(db: Database) -> dict[str, dict[str, int]]:
+    """school -> severity -> firing alerts (not yet acknowledged); for the overview page."""
     with db.session() as s:
         rows = s.execute(select(AlertRecord.school, AlertRecord.severity, func.count())
-                         .where(AlertRecord.state != "resolved").group_by(AlertRecord.school, AlertRecord.severity))
+                         .where(AlertRecord.state == "firing").group_by(AlertRecord.school, AlertRecord.severity))
         out: dict[str, dict[str, int]] = {}
         for school, severity, n in rows:
             out.setdefault(school, {})[severity] = n

@@ -34,7 +34,7 @@ from devices.model import DeviceKind
 from monitor.api import (
     TICKET_STATUSES,
     ack_alert,
-    count_open_alerts,
+    count_firing_alerts,
     find_bus,
     fix_view,
     query_alerts,
@@ -66,7 +66,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "too_many": ("失败次数过多，请一分钟后再试。", "Too many failed attempts; wait a minute."),
     "school": ("学校", "School"), "dark_zones": ("盲区", "Dark zones"), "dead_cameras": ("离线摄像头", "Cameras down"),
     "pressed": ("一键报警", "Alarm presses"), "off_route": ("偏离路线校车", "Buses off route"),
-    "firing": ("未处理告警", "Firing alerts"), "offline": ("全校离线", "School offline"),
+    "firing_alerts": ("未处理告警", "Firing alerts"), "firing": ("告警中", "firing"),
+    "not_resolved": ("未解除", "not resolved"), "active": ("未关闭", "not closed"), "offline": ("全校离线", "School offline"),
     "zones": ("区域", "Zones"), "zone": ("区域", "Zone"), "live": ("在线/总数", "Live/total"),
     "devices": ("设备", "Devices"), "device": ("设备", "Device"), "kind": ("类型", "Kind"),
     "state": ("状态", "State"), "last_seen": ("最后心跳", "Last seen"), "buses": ("校车", "Buses"),
@@ -332,7 +333,7 @@ async def root(request: web.Request) -> web.StreamResponse:
 async def overview(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
     principal: Principal = request["session"].principal
-    by_severity = await app.db_call(count_open_alerts)  # type: ignore[attr-defined]
+    by_severity = await app.db_call(count_firing_alerts)  # type: ignore[attr-defined]
     by_rule = await app.db_call(open_by_rule)  # type: ignore[attr-defined]
     rows = school_rows(app, principal, by_severity, by_rule)
     return render(request, "overview.html", rows=rows, refreshing=True)
