@@ -23,6 +23,7 @@ class Rule(StrEnum):
     BUS_OVERSPEED = "bus_overspeed"
     BUS_GPS_LOST = "bus_gps_lost"
     SCHOOL_OFFLINE = "school_offline"
+    BUS_MOVING_OFF_HOURS = "bus_moving_off_hours"  # info: a bus moving outside every service window
 
 
 class Severity(StrEnum):

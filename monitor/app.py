@@ -54,6 +54,13 @@ class App:
         self.listeners: list[Callable[[list[Judgement]], None]] = []
         self.event_listeners: list[Callable[[AlarmEvent], None]] = []
         self.route_extensions: list[Callable[[web.Application], None]] = []
+        self.metric_sources: list[Callable[[], Any]] = []  # extra metric families, built at scrape time
+        self.services: list[Any] = []  # parts with async start()/stop(), started after the database
+        from monitor import alerting, api, buses
+
+        self.buses = buses.install(self)
+        self.alert_engine = alerting.install(self)
+        api.install(self)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
         self._pending: list[Judgement] = []
         self._seen_events: OrderedDict[tuple[str, str, str], None] = OrderedDict()
@@ -83,6 +90,8 @@ class App:
              if row.state in State.__members__.values()},
             now,
         )
+        for service in self.services:
+            await service.start()
         self._tasks.append(asyncio.create_task(self._sweeper(), name="sweeper"))
         self._tasks.append(asyncio.create_task(self._persister(), name="persister"))
         await self.collector.start()
@@ -111,6 +120,8 @@ class App:
                 await task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
+        for service in reversed(self.services):
+            await service.stop()
         await self._persist()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -149,7 +160,7 @@ class App:
         except Exception:  # noqa: BLE001
             self.db_ok = False
             log.exception("could not save device states to the database; will retry")
-            for dev in (self.judge.liveness.devices.get((r.school, DeviceKind(r.kind), r.device)) for r in rows):
+            for dev in (self.judge.liveness.devices.get((r.school, DeviceKind(r.kind), r.id)) for r in rows):
                 if dev is not None:
                     self.judge.liveness.dirty.add(dev)
             self._pending[:0] = pending
@@ -201,7 +212,7 @@ class App:
 
     def fix(self, dev: Device, fix: Fix) -> list[Judgement]:
         self.fixes[dev.id] = fix
-        return []
+        return self.buses.on_fix(dev, fix)
 
     def bus_view(self, bus_id: str) -> dict[str, Any]:
         fix = self.fixes.get(bus_id)

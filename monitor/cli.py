@@ -46,15 +46,17 @@ async def _serve(app: object, extra_stop: list[object] | None = None) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from alerts.routing import ReceiverConfigError
     from monitor.app import App
-    from monitor.storage.db import Database
+    from monitor.storage.db import Database, DatabaseError
     from monitor.storage.registry_store import latest_registry_source
 
     try:
         cfg = load_config(args.config)
         if args.registry:
             registry = load_registry(args.registry)
-            source: tuple[str, str] | None = (str(args.registry), Path(args.registry).read_text(encoding="utf-8"))
+            source: tuple[str, str] | None = (str(Path(args.registry).resolve()),
+                                              Path(args.registry).read_text(encoding="utf-8"))
         else:
             db = Database(cfg.database.url)
             db.migrate()
@@ -64,13 +66,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                 return _fail("no registry: pass --registry FILE or run `campus-monitor registry import FILE` first")
             from devices.registry import parse_registry
 
-            registry = parse_registry(stored[1], stored[0])
+            registry = parse_registry(stored[1], stored[0], Path(stored[0]).parent)
             source = None
-    except (ConfigError, RegistryError) as exc:
+    except (ConfigError, RegistryError, DatabaseError) as exc:
         return _fail(str(exc))
     if args.listen:
         cfg = _with(cfg, "http", listen=args.listen)
-    asyncio.run(_serve(App(cfg, registry, source)))
+    try:
+        app = App(cfg, registry, source)
+    except ReceiverConfigError as exc:
+        return _fail(f"{cfg.source}: {exc}")
+    try:
+        asyncio.run(_serve(app))
+    except DatabaseError as exc:
+        return _fail(str(exc))
     return 0
 
 
@@ -114,10 +123,15 @@ def cmd_registry_import(args: argparse.Namespace) -> int:
         reg = load_registry(args.file)
     except (ConfigError, RegistryError) as exc:
         return _fail(str(exc), 1)
-    db = Database(cfg.database.url)
+    from monitor.storage.db import DatabaseError
+
     try:
+        db = Database(cfg.database.url)
         db.migrate()
-        result = import_registry(db, reg, Path(args.file).read_text(encoding="utf-8"), str(args.file))
+    except DatabaseError as exc:
+        return _fail(str(exc), 1)
+    try:
+        result = import_registry(db, reg, Path(args.file).read_text(encoding="utf-8"), str(Path(args.file).resolve()))
     finally:
         db.dispose()
     print(f"{args.file}: {'imported' if result.changed else 'unchanged'}: {result}")
@@ -202,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(fn=cmd_demo)
 
     sub.add_parser("simulate", help="the district simulator on its own (see `simulate --help`)", add_help=False)
+    sub.add_parser("broker-config", help="Mosquitto password and ACL files from the registry "
+                   "(see `broker-config --help`)", add_help=False)
 
     reg = sub.add_parser("registry", help="validate or import the registry")
     rsub = reg.add_subparsers(dest="registry_cmd", required=True)
@@ -236,6 +252,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "simulate":
         _setup_logging("info")
         return cmd_simulate(argv[1:])
+    if argv and argv[0] == "broker-config":
+        _setup_logging("info")
+        from monitor.broker_config import main as broker_config_main
+
+        return int(broker_config_main(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.log_level)

@@ -23,8 +23,8 @@ from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from devices.events import AlarmEvent, Fix, Judgement
 from devices.judge import Judge
@@ -167,6 +167,7 @@ class Collector:
                 self._client.loop_misc()
         except Exception:  # noqa: BLE001
             log.exception("MQTT housekeeping failed")
+        self._bad.flush(self.clock())
         if not self._stopping:
             self._misc = self._loop.call_later(1.0, self._tick)
 

@@ -6,8 +6,7 @@ kept in step by hand, and no stale series after a device leaves the registry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -20,18 +19,9 @@ from devices.model import DeviceKind
 _DEVICE_LABELS = ["school", "kind", "device", "zone"]
 
 
-@dataclass
-class Sources:
-    """What the scrape reads; each callable returns the current view of one part of the service."""
-
-    app: Any
-    extra: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
-
-
 class CampusCollector(Collector):
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.extra: list[Callable[[], Iterable[Metric]]] = []
 
     def collect(self) -> Iterator[Metric]:
         app = self.app
@@ -85,7 +75,7 @@ class CampusCollector(Collector):
             for state in ("unknown", "up", "faulty", "down"):
                 devices.add_metric([str(kind), state], counts.get((str(kind), state), 0))
         yield devices
-        for source in self.extra:
+        for source in self.app.metric_sources:
             yield from source()
 
 

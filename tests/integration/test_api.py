@@ -20,13 +20,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from alerts.lifecycle import AlertBook, LifecycleConfig
-from alerts.model import Alert
-from alerts.outbox import record_changes
-from alerts.wording import RegistryNames
 from devices.events import Judgement
 from devices.registry import parse_registry
-from monitor.api import install
 from monitor.app import App
 from monitor.config import TicketsConfig
 from monitor.openapi import document
@@ -51,41 +46,9 @@ REGISTRY = SMALL_REGISTRY.replace(
 FAST_TICKETS = TicketsConfig(open_after_s=1.0, verify_s=1.0, reopen_after_s=30.0)
 
 
-class BookEngine:
-    """The alert edge as the API sees it (`monitor.api.AlertEngine`), over the real AlertBook."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-        names = RegistryNames(schools={s.id: s.name for s in app.registry.schools}, zones={}, locations={}, plates={})
-        self.book = AlertBook(LifecycleConfig(remind_after_s=0), names)
-
-    def on_judgements(self, items: list[Judgement]) -> None:
-        changes = self.book.judge(items, self.app.clock())
-        if changes:
-            asyncio.get_running_loop().create_task(self.app.db_call(self._store, changes))
-
-    @staticmethod
-    def _store(db: Any, changes: list[Any]) -> None:
-        with db.session() as s:
-            record_changes(s, changes, [])
-
-    async def ack(self, alert_id: str, actor: str, note: str | None) -> Alert:
-        changes = self.book.ack(alert_id, actor, self.app.clock(), note)
-        await self.app.db_call(self._store, changes)
-        return changes[-1].alert if changes else self.book.get(alert_id)  # type: ignore[return-value]
-
-    async def maintenance_changed(self) -> None:
-        return None
-
-
 def build_app(port: int, tmp_path: Path, tickets: TicketsConfig = FAST_TICKETS) -> App:
     cfg = dataclasses.replace(make_config(port, f"sqlite:///{tmp_path / 'campus.db'}"), tickets=tickets)
-    app = App(cfg, parse_registry(REGISTRY, "registry.yaml"), ("registry.yaml", REGISTRY))
-    engine = BookEngine(app)
-    app.alert_engine = engine  # type: ignore[attr-defined]
-    app.listeners.append(engine.on_judgements)
-    install(app)
-    return app
+    return App(cfg, parse_registry(REGISTRY, "registry.yaml"), ("registry.yaml", REGISTRY))
 
 
 async def call(app: App, method: str, path: str, tok: str | None = None, json: Any = None,
@@ -257,7 +220,7 @@ async def seed_other_school(app: App, toks: dict[str, str]) -> dict[str, str]:
     _, window = await call(app, "POST", "/api/v1/maintenance", toks["bureau"],
                            {"school": "other-ps", "ends": time.time() + 3600, "reason": "rewiring"})
     now = app.clock()
-    engine: BookEngine = app.alert_engine  # type: ignore[attr-defined]
+    engine = app.alert_engine
     from devices.events import Rule, Severity
 
     engine.on_judgements([Judgement(now, Rule.CAMERA_DOWN, Severity.WARNING, "other-ps", "cam-01", True),

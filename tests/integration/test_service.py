@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-
-from monitor.storage.db import Database
 from sqlalchemy import select
 
+from monitor.storage.db import Database
 from monitor.storage.tables import AlarmEventRecord
 from tests.integration.mosquitto import run_mosquitto
 from tests.integration.service import (
