@@ -68,8 +68,8 @@ class _Seq(list):  # type: ignore[type-arg]
     lines: list[int]
 
 
-class _Loader(yaml.SafeLoader):
-    pass
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """LibYAML's parser where present (fast, small), with our line-keeping constructors."""
 
 
 def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
