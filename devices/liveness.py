@@ -152,8 +152,18 @@ class Liveness:
         return self._move(dev, new, now, "fault" if faulty else "heartbeat")
 
     def offline(self, dev: Device, now: float) -> Change | None:
-        """The device (or its Last Will) said `offline`: down at once."""
+        """The device (or its Last Will) said `offline`: down at once.
+
+        A GPS unit switched off outside every service window is parked, not lost: it becomes `unknown`
+        and is judged again one timeout after its next window opens.
+        """
         self.dirty.add(dev)
+        if dev.windows and window_start(dev.windows, dev.timezone, now) is None:
+            if dev.state is State.UNKNOWN or dev.state is State.DOWN:
+                return None
+            if not dev.armed:
+                self._arm(dev, now + dev.timeout)
+            return self._move(dev, State.UNKNOWN, now, "parked")
         if dev.state is State.DOWN:
             return None
         return self._move(dev, State.DOWN, now, "offline")

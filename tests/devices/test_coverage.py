@@ -313,8 +313,6 @@ def test_bus_gps_is_judged_only_inside_its_route_windows_in_local_time() -> None
     assert summary(judge.sweep(AT_0630 + 60)) == [(Rule.BUS_GPS_LOST, "bus-023", True)]
 
 
-@pytest.mark.xfail(strict=True, reason="contract gap, reported to the lead: an `offline` GPS unit outside its "
-                   "service windows raises bus_gps_lost (contract §3: only inside a service window)")
 def test_bus_switched_off_after_service_raises_no_bus_gps_lost() -> None:
     judge = Judge(WINDOWED)
     judge.restore({}, T0)
@@ -323,3 +321,8 @@ def test_bus_switched_off_after_service_raises_no_bus_gps_lost() -> None:
     judge.beat(bus, AT_0630 + 600)
     found = judge.offline(bus, T0 + 19 * 3600)  # parked at 19:00, its Last Will says offline
     assert Rule.BUS_GPS_LOST not in [j.rule for j in found]
+    assert bus.state == "unknown"
+    next_day_0630 = AT_0630 + 86400
+    assert judge.sweep(next_day_0630 + bus.timeout - 1) == []  # the window has just opened
+    lost = judge.sweep(next_day_0630 + bus.timeout + 0.5)  # still silent one timeout into service
+    assert [(j.rule, j.active) for j in lost] == [(Rule.BUS_GPS_LOST, True)]
