@@ -40,8 +40,9 @@ from monitor.http import (
     who,
 )
 from monitor.storage.alert_tables import AlertHistoryRecord, AlertRecord, MaintenanceWindowRecord
+from monitor.storage.bus_tables import DetourRecord
 from monitor.storage.db import Database
-from monitor.tickets import Actor, TicketDesk, audit, get_ticket, list_audit, list_tickets
+from monitor.tickets import Actor, TicketDesk, audit, get_ticket, list_audit, list_tickets, write_audit
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ MAX_BODY_TEXT = 2000
 MAX_CURSOR = 1_000_000_000
 READ_ROLES = ("bureau", "officer")
 TICKET_READERS = ("maintenance", "bureau", "officer")
+DETOUR_KEEP_S = 86_400.0  # detours that ended longer ago than this are not restored (BusWatch forgets them too)
 
 
 class AlertEngine(Protocol):
@@ -422,9 +424,16 @@ class RecentTracks:
 
 def bus_view(app: Any, bus: Any) -> dict[str, Any]:
     dev = app.judge.liveness.devices.get((bus.school, DeviceKind.GPS, bus.id))
-    return {"id": bus.id, "plate": bus.plate, "school": bus.school, "route": bus.route, "capacity": bus.capacity,
+    view = {"id": bus.id, "plate": bus.plate, "school": bus.school, "route": bus.route, "capacity": bus.capacity,
             "gps": str(dev.state) if dev else "unknown", "last_seen": iso(dev.last_seen) if dev else None,
             **app.bus_view(bus.id)}
+    watch = app.buses.watches.get(bus.id) if getattr(app, "buses", None) is not None else None
+    if watch is not None:
+        snap = watch.snapshot()
+        view.update(off_route=snap.off_route, distance_m=snap.distance_m, speed_kmh=snap.speed_kmh, detour=snap.detour)
+    else:
+        view.update(off_route=False, distance_m=None, speed_kmh=None, detour=None)
+    return view
 
 
 def route_view(route: Any) -> dict[str, Any] | None:
@@ -482,6 +491,102 @@ async def bus_track(request: web.Request) -> web.Response:
     offset, limit = window(request)
     fixes = [fix_view(f) for f in track_of(app, bus.id, since)]
     return paged(fixes[offset:offset + limit], offset, limit, offset + limit < len(fixes))
+
+
+# ---- declared detours ------------------------------------------------------------------------------
+
+
+def detour_view(r: DetourRecord, now: float) -> dict[str, Any]:
+    return {"id": r.id, "bus": r.bus, "school": r.school, "start": iso(r.starts), "end": iso(r.ends),
+            "reason": r.reason, "created_by": r.created_by, "created_at": iso(r.created_at),
+            "active": r.starts <= now < r.ends}
+
+
+def save_detour(db: Database, record: DetourRecord, actor: Actor) -> None:
+    """The detour and its audit row in one transaction."""
+    with db.session() as s:
+        s.add(record)
+        write_audit(s, actor, "bus.detour_declared", record.bus, record.school, record.created_at,
+                    {"detour": record.id, "start": record.starts, "end": record.ends, "reason": record.reason})
+
+
+def query_detours(db: Database, bus_id: str | None, ended_after: float | None) -> list[DetourRecord]:
+    """Detours, newest start first; of one bus, or those ending after a time."""
+    with db.session() as s:
+        q = select(DetourRecord)
+        if bus_id is not None:
+            q = q.where(DetourRecord.bus == bus_id)
+        if ended_after is not None:
+            q = q.where(DetourRecord.ends > ended_after)
+        rows = list(s.scalars(q.order_by(DetourRecord.starts.desc(), DetourRecord.id)))
+        s.expunge_all()
+        return rows
+
+
+def time_field(data: dict[str, Any], name: str) -> float:
+    value = data.get(name)
+    if value is None:
+        raise HttpError(400, f"{name} is required")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise HttpError(400, f"{name} must be Unix seconds or an RFC 3339 time")
+    t = parse_time(str(value), name)
+    if t is None:
+        raise HttpError(400, f"{name} is required")
+    return t
+
+
+async def declare_detour(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    bus = find_bus(request)
+    principal = who(request, READ_ROLES, bus.school)
+    data = await body(request)
+    start, end = time_field(data, "start"), time_field(data, "end")
+    if not end > start:
+        raise HttpError(400, "end must be after start")
+    reason = (text_field(data, "reason", True) or "").strip()
+    watch = app.buses.watches.get(bus.id)  # type: ignore[attr-defined]
+    if watch is None:
+        raise HttpError(503, f"bus {bus.id} is not watched")
+    now = app.clock()  # type: ignore[attr-defined]
+    record = DetourRecord(id="d-" + uuid.uuid4().hex[:12], bus=bus.id, school=bus.school, starts=start, ends=end,
+                          reason=reason, created_by=principal.name, created_at=now)
+    await app.db_call(save_detour, record, actor_of(request, principal))  # type: ignore[attr-defined]
+    watch.declare_detour(start, end, reason)
+    log.info("detour %s for bus %s from %s to %s by %s: %s", record.id, bus.id, iso(start), iso(end),
+             principal.name, reason)
+    return json_response(detour_view(record, now), 201)
+
+
+async def list_detours(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    bus = find_bus(request)
+    offset, limit = window(request)
+    rows = await app.db_call(query_detours, bus.id, None)  # type: ignore[attr-defined]
+    now = app.clock()  # type: ignore[attr-defined]
+    items = [detour_view(r, now) for r in rows[offset:offset + limit]]
+    return paged(items, offset, limit, offset + limit < len(rows))
+
+
+class DetourRestorer:
+    """A service (started after the database, before the collector) handing stored detours back to the
+    bus watches, so a restart does not turn a declared detour into an alert."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def start(self) -> None:
+        rows = await self.app.db_call(query_detours, None, self.app.clock() - DETOUR_KEEP_S)
+        restored = 0
+        for r in sorted(rows, key=lambda r: r.starts):
+            watch = self.app.buses.watches.get(r.bus)
+            if watch is not None and r.ends > r.starts:
+                watch.declare_detour(r.starts, r.ends, r.reason)
+                restored += 1
+        if restored:
+            log.info("restored %d declared detours", restored)
+
+    async def stop(self) -> None:
+        return None
 
 
 # ---- maintenance windows ---------------------------------------------------------------------------
@@ -635,6 +740,8 @@ def add_routes(web_app: web.Application) -> None:
     r.add_get("/api/v1/buses", list_buses)
     r.add_get("/api/v1/buses/{id}", get_bus)
     r.add_get("/api/v1/buses/{id}/track", bus_track)
+    r.add_get("/api/v1/buses/{id}/detours", list_detours)
+    r.add_post("/api/v1/buses/{id}/detours", declare_detour)
     r.add_get("/api/v1/maintenance", list_windows)
     r.add_post("/api/v1/maintenance", create_window)
     r.add_delete("/api/v1/maintenance/{id}", delete_window)
@@ -648,6 +755,7 @@ def install(app: Any) -> None:
     app.tickets = desk
     app.recent_tracks = RecentTracks(app)
     app.listeners.append(desk.on_judgements)
+    app.services.append(DetourRestorer(app))
 
     def extend(web_app: web.Application) -> None:
         from monitor.pages import add_pages

@@ -96,7 +96,17 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"id": {"type": "string"}, "plate": {"type": "string"}, "school": {"type": "string"},
                        "route": {"type": "string"}, "capacity": {"type": ["integer", "null"]},
                        "gps": {"type": "string"}, "last_seen": TIME,
-                       "position": {"type": ["object", "null"]}},
+                       "position": {"type": ["object", "null"]},
+                       "off_route": {"type": "boolean", "description": "off its route inside a service window"},
+                       "distance_m": {"type": ["number", "null"], "description": "distance from the route line"},
+                       "speed_kmh": {"type": ["number", "null"], "description": "reported, else derived"},
+                       "detour": {**NULL_STR, "description": "reason of the declared detour it is on"}},
+    },
+    "Detour": {
+        "type": "object", "required": ["id", "bus", "school", "start", "end", "reason", "active"],
+        "properties": {"id": {"type": "string"}, "bus": {"type": "string"}, "school": {"type": "string"},
+                       "start": TIME, "end": TIME, "reason": {"type": "string"}, "created_by": {"type": "string"},
+                       "created_at": TIME, "active": {"type": "boolean"}},
     },
     "BusDetail": {"allOf": [_ref("Bus"), {"type": "object", "properties": {"route_detail": {"type": ["object", "null"]}}}]},
     "School": {
@@ -215,6 +225,16 @@ def _paths() -> dict[str, Any]:
                                                     _path_id("bus id"),
                                                     _q("since", "Unix seconds or RFC 3339 (default: one hour ago)"),
                                                     *PAGING])},
+        "/api/v1/buses/{id}/detours": {
+            "get": _op("declared detours of the bus, latest start first", "bureau, officer of its school",
+                       _read(_list_of("Detour")), [_path_id("bus id"), *PAGING]),
+            "post": _op("declare a detour: from start to end, off-route is recorded with the reason but not alerted",
+                        "bureau, officer of its school", _write(_ref("Detour"), 201), [_path_id("bus id")], {
+                            "type": "object", "required": ["start", "end", "reason"],
+                            "properties": {"start": {"type": ["number", "string"], "description": "Unix seconds or RFC 3339"},
+                                           "end": {"type": ["number", "string"], "description": "Unix seconds or RFC 3339"},
+                                           "reason": {"type": "string", "minLength": 1, "maxLength": 2000}}}),
+        },
         "/api/v1/maintenance": {
             "get": _op("maintenance windows not yet over", "bureau, officer (its schools)",
                        _read(_list_of("MaintenanceWindow")), [SCHOOL, *PAGING]),
