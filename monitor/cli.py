@@ -138,6 +138,34 @@ def cmd_registry_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_registry_import_gtfs(args: argparse.Namespace) -> int:
+    """A registry `routes:` snippet from a GTFS feed's route and shape, printed or written to `-o FILE`."""
+    import yaml
+
+    from devices.gtfs import GtfsError, route_from_gtfs, route_to_registry
+    from devices.registry import _window
+
+    try:
+        windows = tuple(_window(w) for w in args.window or ())
+    except ValueError as exc:
+        return _fail(f"--window: {exc}", 1)
+    if not args.corridor_m > 0 or not args.speed_limit_kmh > 0:
+        return _fail("--corridor-m and --speed-limit-kmh must be positive", 1)
+    try:
+        route = route_from_gtfs(Path(args.feed_dir), args.route, args.shape, id=args.id, corridor_m=args.corridor_m,
+                                speed_limit_kmh=args.speed_limit_kmh, windows=windows)
+    except (GtfsError, OSError) as exc:
+        return _fail(str(exc), 1)
+    text = yaml.safe_dump({"routes": [route_to_registry(route)]}, allow_unicode=True, sort_keys=False,
+                          default_flow_style=None, width=120)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"{args.output}: route {route.id} with {len(route.path)} points", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 # ---- tokens ----------------------------------------------------------------------------------------
 
 
@@ -228,6 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--config")
     imp.set_defaults(fn=cmd_registry_import)
+    gtfs = rsub.add_parser("import-gtfs", help="print a registry `routes:` snippet from a GTFS route and shape")
+    gtfs.add_argument("feed_dir", metavar="FEED_DIR", help="an unpacked GTFS feed (routes.txt, trips.txt, shapes.txt)")
+    gtfs.add_argument("--route", required=True, help="GTFS route_id")
+    gtfs.add_argument("--shape", help="GTFS shape_id (needed when the route uses more than one)")
+    gtfs.add_argument("--id", help="registry route id (default: a slug of the GTFS route id)")
+    gtfs.add_argument("--corridor-m", type=float, default=150.0, help="corridor half-width in metres (150)")
+    gtfs.add_argument("--speed-limit-kmh", type=float, default=60.0, help="speed limit (60)")
+    gtfs.add_argument("--window", action="append", metavar="HH:MM-HH:MM", help="service window (repeat)")
+    gtfs.add_argument("-o", "--output", metavar="FILE", help="write the snippet here instead of stdout")
+    gtfs.set_defaults(fn=cmd_registry_import_gtfs)
 
     tok = sub.add_parser("token", help="API tokens")
     tsub = tok.add_subparsers(dest="token_cmd", required=True)
