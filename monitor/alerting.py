@@ -84,7 +84,9 @@ class AlertEngine:
     # ---- inputs ----------------------------------------------------------------------------------
 
     def on_judgements(self, items: list[Judgement]) -> None:
-        self._apply(self.book.judge(items, self.app.clock()))
+        items = [j for j in items if not j.detail.get("suppressed")]  # declared bus detours: recorded, not alerted
+        if items:
+            self._apply(self.book.judge(items, self.app.clock()))
 
     def on_alarm_event(self, ev: AlarmEvent) -> None:
         self._apply(self.book.alarm(ev, self.app.clock()))

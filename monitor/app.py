@@ -56,11 +56,12 @@ class App:
         self.route_extensions: list[Callable[[web.Application], None]] = []
         self.metric_sources: list[Callable[[], Any]] = []  # extra metric families, built at scrape time
         self.services: list[Any] = []  # parts with async start()/stop(), started after the database
-        from monitor import alerting, api, buses
+        from monitor import alerting, api, buses, digest
 
         self.buses = buses.install(self)
         self.alert_engine = alerting.install(self)
         api.install(self)
+        digest.install(self)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
         self._pending: list[Judgement] = []
         self._seen_events: OrderedDict[tuple[str, str, str], None] = OrderedDict()
