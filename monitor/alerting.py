@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from alerts.lifecycle import AlertBook, LifecycleConfig
-from alerts.model import Alert, AlertChange
+from alerts.model import Alert, AlertChange, ChangeKind
 from alerts.outbox import (
     OutboxSender,
     OutboxStats,
@@ -21,12 +21,13 @@ from alerts.outbox import (
     load_open_alerts,
     record_changes,
 )
-from alerts.routing import Receiver, Router, parse_receivers
+from alerts.routing import Receiver, Router, alert_body, parse_receivers
 from alerts.wording import RegistryNames
 from devices.events import AlarmEvent, Judgement
 
 log = logging.getLogger(__name__)
 TICK_S = 0.5
+ALERTMANAGER_REFRESH_S = 60.0
 
 
 class AlertEngine:
@@ -40,6 +41,7 @@ class AlertEngine:
                             withhold_lookback_s=cfg.group_window_s),
             RegistryNames.from_registry(app.registry),
         )
+        self.receivers = receivers
         self.router = Router(receivers, cfg.group_window_s)
         self.stats = OutboxStats()
         self.sender = OutboxSender(app.db, receivers, group_window_s=cfg.group_window_s,
@@ -63,6 +65,8 @@ class AlertEngine:
         self._apply(self.book.set_maintenance(windows, now))
         self._tasks = [asyncio.create_task(self.sender.run(), name="outbox"),
                        asyncio.create_task(self._ticker(), name="alert-ticker")]
+        if any(r.kind == "alertmanager" for r in self.receivers):
+            self._tasks.append(asyncio.create_task(self._alertmanager_refresh(), name="alertmanager-refresh"))
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -80,6 +84,26 @@ class AlertEngine:
                 self._apply(self.book.tick(self.app.clock()))
             except Exception:  # noqa: BLE001
                 log.exception("alert tick failed")
+
+    async def _alertmanager_refresh(self) -> None:
+        """Alertmanager ends a firing alert by itself after resolve_timeout: send the open ones again."""
+        import aiohttp
+
+        from alerts.receivers import alertmanager
+
+        async with aiohttp.ClientSession() as http:
+            while True:
+                await asyncio.sleep(ALERTMANAGER_REFRESH_S)
+                now = self.app.clock()
+                for receiver in self.receivers:
+                    if receiver.kind != "alertmanager":
+                        continue
+                    changes = [AlertChange(ChangeKind.FIRED, a, now, True) for a in self.book.open_alerts()]
+                    bodies = [alert_body(c, receiver.language) for c in changes if receiver.wants(c)]
+                    try:
+                        await alertmanager.refresh(http, receiver, bodies)
+                    except Exception as exc:  # noqa: BLE001 - next minute tries again
+                        log.warning("alertmanager refresh to %s failed: %s", receiver.name, exc)
 
     # ---- inputs ----------------------------------------------------------------------------------
 
