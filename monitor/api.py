@@ -703,6 +703,26 @@ async def get_audit(request: web.Request) -> web.Response:
     return paged(chunk, offset, limit, len(rows) > offset + limit)
 
 
+async def get_notifications(request: web.Request) -> web.Response:
+    """Dead letters (and other outbox states), so the bureau sees what never arrived."""
+    from alerts.outbox import list_outbox
+
+    app = request.app[APP_KEY]
+    who(request, ("bureau",))
+    state = request.query.get("state") or "dead"
+    if state not in ("pending", "sent", "dead"):
+        raise HttpError(400, "state must be one of pending, sent, dead")
+    offset, limit = window(request)
+
+    def rows(db: Database) -> list[dict[str, Any]]:
+        with db.session() as s:
+            return list_outbox(s, state, request.query.get("receiver") or None, offset + limit + 1)
+
+    found = await app.db_call(rows)  # type: ignore[attr-defined]
+    chunk = [{**r, "created": iso(r["created"])} for r in found[offset:offset + limit]]
+    return paged(chunk, offset, limit, len(found) > offset + limit)
+
+
 # ---- OpenAPI ---------------------------------------------------------------------------------------
 
 
@@ -746,6 +766,7 @@ def add_routes(web_app: web.Application) -> None:
     r.add_post("/api/v1/maintenance", create_window)
     r.add_delete("/api/v1/maintenance/{id}", delete_window)
     r.add_get("/api/v1/audit", get_audit)
+    r.add_get("/api/v1/notifications", get_notifications)
 
 
 def install(app: Any) -> None:

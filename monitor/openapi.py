@@ -159,6 +159,12 @@ SCHEMAS: dict[str, Any] = {
                        "detail": {"type": "object"}},
     },
     "Note": {"type": "object", "properties": {"note": {"type": "string", "maxLength": 2000}}},
+    "Notification": {
+        "type": "object", "required": ["id", "receiver", "state"],
+        "properties": {"id": {"type": "integer"}, "receiver": {"type": "string"}, "idempotency_key": {"type": "string"},
+                       "alert_id": NULL_STR, "school": NULL_STR, "state": {"type": "string"},
+                       "attempts": {"type": "integer"}, "created": TIME, "last_error": NULL_STR, "body": {}},
+    },
 }
 
 
@@ -250,6 +256,10 @@ def _paths() -> dict[str, Any]:
         "/api/v1/audit": {"get": _op("the audit log, newest first", "admin, bureau", _read(_list_of("AuditEntry")), [
             SCHOOL, _q("target", "a ticket, alert or window id"), _q("action", "e.g. ticket.resolved"),
             _q("since", "Unix seconds or RFC 3339"), *PAGING])},
+        "/api/v1/notifications": {"get": _op("alert messages in the outbox by state (dead letters by default)",
+                                             "admin, bureau", _read(_list_of("Notification")), [
+            _q("state", "pending, sent or dead", {"type": "string", "enum": ["pending", "sent", "dead"]}),
+            _q("receiver", "a receiver's name"), *PAGING])},
     }
 
 

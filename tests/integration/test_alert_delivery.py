@@ -83,3 +83,43 @@ async def test_press_reaches_the_webhook_at_once_and_camera_down_follows(
     finally:
         dev.close()
         await app.stop()
+
+
+async def test_a_message_nobody_takes_becomes_a_dead_letter_the_bureau_can_see(
+    tmp_path: Path, mosquitto: tuple[str, int]
+) -> None:
+    from tests.integration.service import get_json, token
+
+    cfg = dataclasses.replace(
+        make_config(mosquitto[1], f"sqlite:///{tmp_path / 'campus.db'}"),
+        alerts=AlertsConfig(group_window_s=0, dead_letter_after_s=0.5),
+        receivers=({"kind": "webhook", "name": "gone", "url": f"http://127.0.0.1:{free_port()}/hook"},),
+    )
+    app = App(cfg, parse_registry(SMALL_REGISTRY, "registry.yaml"), ("registry.yaml", SMALL_REGISTRY))
+    await app.start()
+    dev = Device(mosquitto[1])
+    try:
+        await wait_for(lambda: app.collector.connected, 5)
+        await asyncio.to_thread(dev.send, "campus/panhe-ms/alarm/alarm-gate/event",
+                                {"ts": time.time(), "event_id": "p-dead", "type": "press"})
+        bureau = await token(app, "bureau")
+        officer = await token(app, "officer", ["panhe-ms"])
+        dead: list[dict[str, Any]] = []
+
+        async def poll() -> None:
+            for _ in range(100):
+                status, body = await get_json(app, "/api/v1/notifications?state=dead", bureau)
+                assert status == 200
+                if body["items"]:
+                    dead.extend(body["items"])
+                    return
+                await asyncio.sleep(0.1)
+
+        await poll()
+        assert dead and dead[0]["receiver"] == "gone" and dead[0]["state"] == "dead"
+        assert (await get_json(app, "/api/v1/notifications", officer))[0] == 403
+        text = (await get_json(app, "/metrics"))[1]
+        assert 'campus_notifications_total{outcome="dead",receiver="gone"}' in text
+    finally:
+        dev.close()
+        await app.stop()
