@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -207,8 +207,12 @@ class OutboxSender:
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
         http: aiohttp.ClientSession | None = None,
+        in_db: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
+        """`in_db(fn, *args)` runs table work off the loop; the service passes its one database thread
+        so SQLite never has two writers waiting on each other (default: asyncio.to_thread)."""
         self.db = db
+        self._in_db = in_db or asyncio.to_thread
         self.receivers = {r.name: r for r in receivers}
         self.group_window_s = group_window_s
         self.dead_after_s = dead_after_s
@@ -247,7 +251,7 @@ class OutboxSender:
         own_http = self._http is None
         http = self._http or aiohttp.ClientSession()
         try:
-            await asyncio.to_thread(self._warn_unknown_receivers)
+            await self._in_db(self._warn_unknown_receivers)
             async with asyncio.TaskGroup() as tasks:
                 for receiver in self.receivers.values():
                     tasks.create_task(self._work(http, receiver), name=f"outbox-{receiver.name}")
@@ -267,7 +271,7 @@ class OutboxSender:
         while True:
             event.clear()
             try:
-                batch, wake_at = await asyncio.to_thread(self._next, receiver.name)
+                batch, wake_at = await self._in_db(self._next, receiver.name)
             except Exception:
                 log.exception("outbox %s: cannot read the outbox; trying again", receiver.name)
                 batch, wake_at = None, self.clock() + self.poll_s
@@ -284,13 +288,13 @@ class OutboxSender:
         try:
             await deliver(http, receiver, batch.message, self.clock())
         except DeliveryError as exc:
-            await asyncio.to_thread(self._failed, receiver.name, batch, exc)
+            await self._in_db(self._failed, receiver.name, batch, exc)
             return
         except Exception as exc:  # a bug in rendering must not stop the receiver's queue for good
             log.exception("outbox %s: sending batch %d failed unexpectedly", receiver.name, batch.head)
-            await asyncio.to_thread(self._failed, receiver.name, batch, DeliveryError(repr(exc), retryable=True))
+            await self._in_db(self._failed, receiver.name, batch, DeliveryError(repr(exc), retryable=True))
             return
-        await asyncio.to_thread(self._sent, receiver.name, batch)
+        await self._in_db(self._sent, receiver.name, batch)
 
     # -- table work (in a worker thread) --
 

@@ -56,7 +56,7 @@ async def run(presses: int, rate: float) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-press-") as tmp:
         port = free_port()
         conf = Path(tmp) / "m.conf"
-        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_type error\n")
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_type error\nset_tcp_nodelay true\n")
         broker = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)])
         time.sleep(0.5)
         got: dict[str, float] = {}

@@ -45,7 +45,8 @@ class AlertEngine:
         self.router = Router(receivers, cfg.group_window_s)
         self.stats = OutboxStats()
         self.sender = OutboxSender(app.db, receivers, group_window_s=cfg.group_window_s,
-                                   dead_after_s=cfg.dead_letter_after_s, stats=self.stats, clock=app.clock)
+                                   dead_after_s=cfg.dead_letter_after_s, stats=self.stats, clock=app.clock,
+                                   in_db=app.in_db_thread)
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---- lifecycle -------------------------------------------------------------------------------

@@ -71,6 +71,11 @@ class App:
 
     # ---- database from the worker thread --------------------------------------------------------
 
+    async def in_db_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on the database thread (for parts that hold their own `Database`)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, partial(fn, *args))
+
     async def db_call(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, partial(fn, self.db, *args))
