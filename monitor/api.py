@@ -42,6 +42,7 @@ from monitor.http import (
 from monitor.storage.alert_tables import AlertHistoryRecord, AlertRecord, MaintenanceWindowRecord
 from monitor.storage.bus_tables import DetourRecord
 from monitor.storage.db import Database
+from monitor.storage.query import where_given
 from monitor.tickets import Actor, TicketDesk, audit, get_ticket, list_audit, list_tickets, write_audit
 
 log = logging.getLogger(__name__)
@@ -177,15 +178,8 @@ def alert_view(r: AlertRecord) -> dict[str, Any]:
 def query_alerts(db: Database, schools: set[str] | None, state: str | None, rule: str | None,
                  severity: str | None, offset: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
     with db.session() as s:
-        q = select(AlertRecord)
-        if schools is not None:
-            q = q.where(AlertRecord.school.in_(sorted(schools)))
-        if state is not None:
-            q = q.where(AlertRecord.state == state)
-        if rule is not None:
-            q = q.where(AlertRecord.rule == rule)
-        if severity is not None:
-            q = q.where(AlertRecord.severity == severity)
+        q = where_given(select(AlertRecord), AlertRecord.school, schools,
+                        [(AlertRecord.state, state), (AlertRecord.rule, rule), (AlertRecord.severity, severity)])
         rows = s.scalars(q.order_by(AlertRecord.started_at.desc(), AlertRecord.id).offset(offset).limit(limit + 1)).all()
         return [alert_view(r) for r in rows[:limit]], len(rows) > limit
 

@@ -36,6 +36,7 @@ from alerts.tickets import (
 from devices.events import Judgement
 from devices.liveness import LIVE_STATES, State
 from monitor.storage.db import Database
+from monitor.storage.query import where_given
 from monitor.storage.ticket_tables import AuditRecord, TicketNoteRecord, TicketRecord
 
 log = logging.getLogger(__name__)
@@ -124,15 +125,8 @@ def list_tickets(db: Database, schools: set[str] | None, status: str | None, dev
                  assignee: str | None) -> list[Ticket]:
     """Newest first. `schools=None` means every school."""
     with db.session() as s:
-        q = select(TicketRecord)
-        if schools is not None:
-            q = q.where(TicketRecord.school.in_(sorted(schools)))
-        if status is not None:
-            q = q.where(TicketRecord.status == status)
-        if device is not None:
-            q = q.where(TicketRecord.device == device)
-        if assignee is not None:
-            q = q.where(TicketRecord.assignee == assignee)
+        q = where_given(select(TicketRecord), TicketRecord.school, schools,
+                        [(TicketRecord.status, status), (TicketRecord.device, device), (TicketRecord.assignee, assignee)])
         rows = s.scalars(q.order_by(TicketRecord.opened_at.desc(), TicketRecord.id))
         return [ticket_from_record(r) for r in rows]
 
