@@ -50,6 +50,11 @@ class Judge:
             if dev.state is not State.UNKNOWN:
                 self.coverage.apply(Change(dev, State.UNKNOWN, dev.state, now, "restored"))
 
+    def standing(self, now: float) -> list[Judgement]:
+        """Zones dark from the start (fewer cameras than `min_live`, or restored dark): no change will
+        ever flip them, so they are judged once at start. Repeating a standing judgement is harmless."""
+        return [self._zone_judgement(zc, now) for zc in self.coverage.zones.values() if zc.dark]
+
     def link_up(self, now: float) -> None:
         self.liveness.link_up(now)
 

@@ -98,6 +98,9 @@ class App:
         )
         for service in self.services:
             await service.start()
+        standing = self.judge.standing(now)
+        if standing:
+            self.judgements(standing)
         self._tasks.append(asyncio.create_task(self._sweeper(), name="sweeper"))
         self._tasks.append(asyncio.create_task(self._persister(), name="persister"))
         await self.collector.start()

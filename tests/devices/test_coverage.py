@@ -326,3 +326,21 @@ def test_bus_switched_off_after_service_raises_no_bus_gps_lost() -> None:
     assert judge.sweep(next_day_0630 + bus.timeout - 1) == []  # the window has just opened
     lost = judge.sweep(next_day_0630 + bus.timeout + 0.5)  # still silent one timeout into service
     assert [(j.rule, j.active) for j in lost] == [(Rule.BUS_GPS_LOST, True)]
+
+
+def test_zone_with_fewer_cameras_than_min_live_is_judged_dark_at_start() -> None:
+    reg = parse_registry(dedent("""\
+        schools:
+          - id: panhe-ms
+            zones:
+              - {id: dorm-girls, kind: dormitory, min_live: 2}
+              - {id: canteen, kind: canteen}
+            cameras:
+              - {id: cam-dg-01, zone: dorm-girls}
+              - {id: cam-ct-01, zone: canteen}
+        """), "r.yaml")
+    judge = Judge(reg)
+    judge.restore({}, T0)
+    found = judge.standing(T0)
+    assert [(j.rule, j.subject, j.active, j.severity) for j in found] == [
+        (Rule.ZONE_DARK, "dorm-girls", True, Severity.CRITICAL)]
