@@ -43,6 +43,8 @@ class BusDesk:
         if obs.reason is not FixReason.ACCEPTED:
             self.dropped[obs.reason] = self.dropped.get(obs.reason, 0) + 1
             log.debug("fix of %s dropped: %s", dev.id, obs.reason)
+        elif getattr(self.app, "tracks", None) is not None:
+            self.app.tracks.on_fix(dev, fix, watch.snapshot())
         return obs.judgements
 
     async def start(self) -> None:
