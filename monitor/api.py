@@ -453,10 +453,10 @@ def fix_view(f: Fix) -> dict[str, Any]:
             "speed_kmh": f.speed_kmh, "heading": f.heading}
 
 
-def track_of(app: Any, bus_id: str, since: float) -> list[Fix]:
+async def track_of(app: Any, bus_id: str, since: float) -> list[Fix]:
     store = getattr(app, "tracks", None)
     if store is not None and hasattr(store, "since"):
-        return list(store.since(bus_id, since))
+        return list(await store.since(bus_id, since))
     return app.recent_tracks.since(bus_id, since)
 
 
@@ -483,7 +483,7 @@ async def bus_track(request: web.Request) -> web.Response:
     if since is None:
         since = app.clock() - TRACK_DEFAULT_S  # type: ignore[attr-defined]
     offset, limit = window(request)
-    fixes = [fix_view(f) for f in track_of(app, bus.id, since)]
+    fixes = [fix_view(f) for f in await track_of(app, bus.id, since)]
     return paged(fixes[offset:offset + limit], offset, limit, offset + limit < len(fixes))
 
 

@@ -56,9 +56,10 @@ class App:
         self.route_extensions: list[Callable[[web.Application], None]] = []
         self.metric_sources: list[Callable[[], Any]] = []  # extra metric families, built at scrape time
         self.services: list[Any] = []  # parts with async start()/stop(), started after the database
-        from monitor import alerting, api, buses, digest
+        from monitor import alerting, api, buses, digest, tracks
 
         self.buses = buses.install(self)
+        tracks.install(self)
         self.alert_engine = alerting.install(self)
         api.install(self)
         digest.install(self)

@@ -422,7 +422,7 @@ async def bus_page(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
     bus = find_bus(request)
     route = app.registry.route(bus.route)  # type: ignore[attr-defined]
-    fixes = [fix_view(f) for f in track_of(app, bus.id, app.clock() - 3600)]  # type: ignore[attr-defined]
+    fixes = [fix_view(f) for f in await track_of(app, bus.id, app.clock() - 3600)]  # type: ignore[attr-defined]
     dev = app.judge.liveness.devices.get((bus.school, DeviceKind.GPS, bus.id))  # type: ignore[attr-defined]
     school = app.registry.school(bus.school)  # type: ignore[attr-defined]
     return render(request, "bus.html", bus=bus, route=route, svg=svg_of(route, fixes), fixes=fixes[-20:][::-1],

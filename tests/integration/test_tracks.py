@@ -18,7 +18,7 @@ from monitor.app import App
 from monitor.config import BusesConfig
 from monitor.storage.db import Database
 from monitor.storage.track_tables import BusFixRecord
-from tests.integration.service import SMALL_REGISTRY, Device, make_config, wait_for
+from tests.integration.service import SMALL_REGISTRY, Device, get_json, make_config, token, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +78,9 @@ async def test_published_fixes_are_downsampled_stored_and_expired(tmp_path: Path
         assert kept[1].speed_kmh == 40 and kept[1].school == "panhe-ms"
         assert [f.ts for f in await app.tracks.since("bus-023", base + 5)] == [base + 5, base + 10]
         assert await app.tracks.since("bus-999", 0.0) == []
+        status, body = await get_json(app, f"/api/v1/buses/bus-023/track?since={base + 5}", await token(app, "bureau"))
+        assert status == 200
+        assert len(body["items"]) == 2  # the stored, downsampled track, through the API
 
         await wait_for(lambda: app.tracks.written == 3, 5)  # the batch writer, every ~2 s
         assert await app.db_call(stored_rows) == [(base, False), (base + 5, False), (base + 10, False)]
