@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -270,6 +270,8 @@ def _altitude(v: Any) -> bool:
 def _heartbeat(c: _Checker, m: _Map, key: str, base: Heartbeat) -> Heartbeat:
     interval = c.get(m, "interval_s", key, _positive, base.interval_s)
     missed = c.get(m, "missed", key, _count(1), base.missed)
+    if interval == base.interval_s and missed == base.missed:
+        return base  # devices without an override share their kind's default object
     return Heartbeat(interval, missed)
 
 
@@ -350,36 +352,43 @@ def _schools(c: _Checker, top: _Map, defaults: dict[DeviceKind, Heartbeat]) -> l
         _unique(c, seen, sid, c.line_of(m, "id"), f"{key}.id", "school id")
         name = c.get(m, "name", key, _text, sid or "")
         zones = _zones(c, m, key)
-        zone_ids = {z.id for z in zones}
-        cameras: list[Camera] = []
-        cam_ids: set[str] = set()
-        for cline, ckey, citem in c.items(m, "cameras", f"{key}.cameras"):
-            cm = c.mapping(citem, cline, ckey, {"id", "zone", "name"} | _HB, {"id"})
-            if cm is None:
-                continue
-            cid = c.get(cm, "id", ckey, _pattern(DEVICE_ID, "camera id"))
-            _unique(c, cam_ids, cid, c.line_of(cm, "id"), f"{ckey}.id", "camera id")
-            zone = c.get(cm, "zone", ckey, _text)
-            if zone is not None and zone not in zone_ids:
-                c.fail(c.line_of(cm, "zone"), f"{ckey}.zone", f"zone {zone!r} is not a zone of school {sid!r}")
-            hb = _heartbeat(c, cm, ckey, defaults[DeviceKind.CAMERA])
-            if cid is not None:
-                cameras.append(Camera(cid, zone, hb, c.get(cm, "name", ckey, _text, "")))
-        alarms: list[Alarm] = []
-        alarm_ids: set[str] = set()
-        for aline, akey, aitem in c.items(m, "alarms", f"{key}.alarms"):
-            am = c.mapping(aitem, aline, akey, {"id", "location", "name"} | _HB, {"id"})
-            if am is None:
-                continue
-            aid = c.get(am, "id", akey, _pattern(DEVICE_ID, "alarm id"))
-            _unique(c, alarm_ids, aid, c.line_of(am, "id"), f"{akey}.id", "alarm id")
-            location = c.get(am, "location", akey, _text, "") or c.get(am, "name", akey, _text, "")
-            hb = _heartbeat(c, am, akey, defaults[DeviceKind.ALARM])
-            if aid is not None:
-                alarms.append(Alarm(aid, location, hb))
+        cameras = _cameras(c, m, key, sid, {z.id for z in zones}, defaults[DeviceKind.CAMERA])
+        alarms = _alarms(c, m, key, defaults[DeviceKind.ALARM])
         if sid is not None:
             schools.append(School(sid, name, tuple(zones), tuple(cameras), tuple(alarms)))
     return schools
+
+
+def _entries(c: _Checker, school: _Map, name: str, key: str, allowed: set[str], what: str
+             ) -> Iterator[tuple[_Map, str, str]]:
+    """Each device entry under `school[name]` that is a mapping with a valid, unique id: (entry, key, id)."""
+    seen: set[str] = set()
+    for line, ekey, item in c.items(school, name, f"{key}.{name}"):
+        m = c.mapping(item, line, ekey, allowed | _HB, {"id"})
+        if m is None:
+            continue
+        eid = c.get(m, "id", ekey, _pattern(DEVICE_ID, f"{what} id"))
+        _unique(c, seen, eid, c.line_of(m, "id"), f"{ekey}.id", f"{what} id")
+        if eid is not None:
+            yield m, ekey, eid
+
+
+def _cameras(c: _Checker, school: _Map, key: str, sid: str | None, zone_ids: set[str], base: Heartbeat) -> list[Camera]:
+    cameras: list[Camera] = []
+    for cm, ckey, cid in _entries(c, school, "cameras", key, {"id", "zone", "name"}, "camera"):
+        zone = c.get(cm, "zone", ckey, _text)
+        if zone is not None and zone not in zone_ids:
+            c.fail(c.line_of(cm, "zone"), f"{ckey}.zone", f"zone {zone!r} is not a zone of school {sid!r}")
+        cameras.append(Camera(cid, zone, _heartbeat(c, cm, ckey, base), c.get(cm, "name", ckey, _text, "")))
+    return cameras
+
+
+def _alarms(c: _Checker, school: _Map, key: str, base: Heartbeat) -> list[Alarm]:
+    alarms: list[Alarm] = []
+    for am, akey, aid in _entries(c, school, "alarms", key, {"id", "location", "name"}, "alarm"):
+        location = c.get(am, "location", akey, _text, "") or c.get(am, "name", akey, _text, "")
+        alarms.append(Alarm(aid, location, _heartbeat(c, am, akey, base)))
+    return alarms
 
 
 def _zones(c: _Checker, school: _Map, key: str) -> list[Zone]:

@@ -194,7 +194,9 @@ class App:
             self.collector.count(dev.kind, Outcome.DUPLICATE)
             ack()
             return
-        self.judge.beat(dev, ev.received)  # an event proves the panel is alive
+        found = self.judge.beat(dev, ev.received)  # an event proves the panel is alive
+        if found:
+            self.judgements(found)
         asyncio.get_running_loop().create_task(self._store_event(dev, ev, ack))
 
     async def _store_event(self, dev: Device, ev: AlarmEvent, ack: Callable[[], None]) -> None:

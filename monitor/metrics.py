@@ -28,11 +28,14 @@ class CampusCollector(Collector):
         judge = app.judge
         up = GaugeMetricFamily("campus_device_up", "1 when the device is up or faulty, 0 when down or unknown", labels=_DEVICE_LABELS)
         seen = GaugeMetricFamily("campus_device_last_seen_timestamp_seconds", "When the device was last heard (Unix seconds)", labels=_DEVICE_LABELS)
+        counts: dict[tuple[str, str], int] = {}
         for dev in judge.devices():
             labels = [dev.school, str(dev.kind), dev.id, dev.zone or ""]
             up.add_metric(labels, 1.0 if dev.state in LIVE_STATES else 0.0)
             if dev.last_seen is not None:
                 seen.add_metric(labels, dev.last_seen)
+            k = (str(dev.kind), str(dev.state))
+            counts[k] = counts.get(k, 0) + 1
         yield up
         yield seen
 
@@ -67,10 +70,6 @@ class CampusCollector(Collector):
         yield GaugeMetricFamily("campus_mqtt_connected", "1 while the monitor is connected to the broker",
                                 value=1.0 if app.collector.connected else 0.0)
         devices = GaugeMetricFamily("campus_devices", "Registered devices by kind and state", labels=["kind", "state"])
-        counts: dict[tuple[str, str], int] = {}
-        for dev in judge.devices():
-            k = (str(dev.kind), str(dev.state))
-            counts[k] = counts.get(k, 0) + 1
         for kind in DeviceKind:
             for state in ("unknown", "up", "faulty", "down"):
                 devices.add_metric([str(kind), state], counts.get((str(kind), state), 0))

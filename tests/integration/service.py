@@ -85,6 +85,14 @@ class Device:
         self.client.loop_stop()
 
 
+async def keep_beating(dev: Device, stop: asyncio.Event, names: list[tuple[str, str, str]]) -> None:
+    """Heartbeats for `names` every 0.2 s until `stop` is set."""
+    while not stop.is_set():
+        for school, kind, device in names:
+            await asyncio.to_thread(dev.beat, school, kind, device)
+        await asyncio.sleep(0.2)
+
+
 async def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> float:
     """Wait until `predicate()`; return how long it took. Fails the test on timeout."""
     start = time.monotonic()

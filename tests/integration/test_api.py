@@ -28,6 +28,7 @@ from monitor.openapi import document
 from tests.integration.service import (
     SMALL_REGISTRY,
     Device,
+    keep_beating,
     make_config,
     metrics_text,
     sample,
@@ -62,13 +63,6 @@ async def call(app: App, method: str, path: str, tok: str | None = None, json: A
             return r.status, await r.json(content_type=None)
         except ValueError:
             return r.status, await r.text()
-
-
-async def keep_beating(dev: Device, stop: asyncio.Event, names: list[tuple[str, str, str]]) -> None:
-    while not stop.is_set():
-        for school, kind, device in names:
-            await asyncio.to_thread(dev.beat, school, kind, device)
-        await asyncio.sleep(0.2)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from tests.integration.mosquitto import run_mosquitto
 from tests.integration.service import (
     Device,
     get_json,
+    keep_beating,
     make_app,
     metrics_text,
     sample,
@@ -29,13 +30,6 @@ from tests.integration.service import (
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 1.0
-
-
-async def keep_beating(dev: Device, stop: asyncio.Event, names: list[tuple[str, str, str]]) -> None:
-    while not stop.is_set():
-        for school, kind, device in names:
-            await asyncio.to_thread(dev.beat, school, kind, device)
-        await asyncio.sleep(0.2)
 
 
 @pytest.fixture
@@ -268,3 +262,16 @@ async def test_readyz_is_not_ready_without_a_broker(tmp_path: Path) -> None:
 def test_database_holds_no_password_in_errors() -> None:
     db = Database("postgresql+psycopg://user:s3cret@127.0.0.1:1/none")
     assert "s3cret" not in db.safe_url
+
+
+async def test_an_alarm_event_from_a_down_panel_brings_it_back_and_clears_its_judgement(running) -> None:
+    app, dev = running
+    found = []
+    app.listeners.append(found.extend)
+    await asyncio.to_thread(dev.send, "campus/panhe-ms/alarm/alarm-gate/status", "offline")
+    await wait_for(lambda: state(app, "panhe-ms", "alarm", "alarm-gate") == "down", 2)
+    await asyncio.to_thread(dev.send, "campus/panhe-ms/alarm/alarm-gate/event",
+                            {"ts": time.time(), "event_id": "back-1", "type": "test"})
+    await wait_for(lambda: state(app, "panhe-ms", "alarm", "alarm-gate") == "up", 2)
+    panel = [(j.rule, j.active) for j in found if j.subject == "alarm-gate"]
+    assert panel == [("alarm_panel_down", True), ("alarm_panel_down", False)]
