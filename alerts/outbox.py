@@ -1,11 +1,14 @@
-"""The durable outbox: alert changes and their notices stored together; a sender that delivers them.
+"""The outbox's rules and its sender: alert changes (and daily digests) stored as outbox rows are
+delivered to their receivers.
 
-`record_changes(session, changes, notices)` runs in the caller's transaction (the one that stores the
-alert change). `OutboxSender` works the `outbox` table, one asyncio task per receiver: oldest first,
-grouped per school (`alerts.grouping.next_batch`), a failing batch blocks that receiver's later ones
-(order is kept), retried with exponential backoff and jitter under the same `Idempotency-Key`, and
-given up (dead) once older than `dead_after_s` or refused for good. All state is in the table, so a
-restarted sender carries on where the last one stopped.
+The rows are written by the storage edge in the same transaction as the alert change
+(`monitor.storage.alert_store.record_changes`); this module never touches SQL itself: it works the
+table through an `OutboxTable` the edge hands it. `OutboxSender` runs one asyncio task per receiver:
+oldest first, grouped per school (`alerts.grouping.next_batch`), a failing batch blocks that
+receiver's later ones (order is kept), retried with exponential backoff and jitter under the same
+`Idempotency-Key`, and given up (dead) once older than `dead_after_s` or refused for good. All state
+is in the table, so a restarted sender carries on where the last one stopped. A digest row leaves
+alone, never grouped with alerts.
 """
 
 from __future__ import annotations
@@ -15,148 +18,17 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import aiohttp
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 
 from alerts.grouping import Queued, next_batch
-from alerts.model import Alert, AlertChange, AlertState, ChangeKind, MaintenanceWindow
-from alerts.receivers import DeliveryError, deliver
-from alerts.routing import Message, Notice, Receiver, compose
-from monitor.storage.alert_tables import (
-    AlertHistoryRecord,
-    AlertRecord,
-    MaintenanceWindowRecord,
-    OutboxRecord,
-)
-from monitor.storage.db import Database
+from alerts.receivers import DeliveryError, deliver, deliver_digest
+from alerts.routing import Message, Receiver, compose
 
 log = logging.getLogger(__name__)
-
-
-# ---- writing, in the caller's transaction --------------------------------------------------------
-
-
-def _snapshot(alert: Alert) -> dict[str, Any]:
-    data = asdict(alert)
-    data["state"] = str(alert.state)
-    return data
-
-
-def record_changes(session: Session, changes: Iterable[AlertChange], notices: Iterable[Notice]) -> None:
-    """Store alert changes (latest snapshot + history) and their notices (outbox rows)."""
-    for change in changes:
-        alert = change.alert
-        session.merge(
-            AlertRecord(
-                id=alert.id, rule=alert.rule, severity=alert.severity, state=str(alert.state),
-                school=alert.school, subject=alert.subject, zone=alert.zone, summary=alert.summary,
-                summaries=dict(alert.summaries), detail=dict(alert.detail), event_id=alert.event_id,
-                started_at=alert.started_at, updated_at=alert.updated_at, acked_by=alert.acked_by,
-                acked_at=alert.acked_at, note=alert.note, escalation=alert.escalation,
-                flapping=alert.flapping, notified=alert.notified, version=alert.version,
-            )
-        )
-        session.flush()
-        session.add(
-            AlertHistoryRecord(
-                alert_id=alert.id, version=alert.version, kind=str(change.kind), state=str(alert.state),
-                at=change.at, actor=alert.acked_by if change.kind in (ChangeKind.ACKNOWLEDGED,) or (
-                    change.kind is ChangeKind.RESOLVED and alert.acked_at == change.at) else None,
-                note=alert.note, notified=change.notify, snapshot=_snapshot(alert),
-            )
-        )
-        if change.kind is ChangeKind.WITHHELD:
-            session.execute(
-                update(OutboxRecord)
-                .where(OutboxRecord.alert_id == alert.id, OutboxRecord.state == "pending", OutboxRecord.batch.is_(None))
-                .values(state="withdrawn")
-            )
-    for notice in notices:
-        session.add(
-            OutboxRecord(
-                receiver=notice.receiver, idempotency_key=notice.key, alert_id=notice.alert_id,
-                school=notice.school, body=notice.body, urgent=notice.urgent, created=notice.created,
-                hold_until=notice.hold_until, batch=None, attempts=0, next_attempt=notice.hold_until,
-                state="pending",
-            )
-        )
-    session.flush()
-
-
-# ---- reading back ----------------------------------------------------------------------------
-
-
-def alert_from_record(rec: AlertRecord) -> Alert:
-    return Alert(
-        id=rec.id, rule=rec.rule, severity=rec.severity, state=AlertState(rec.state), school=rec.school,
-        subject=rec.subject, zone=rec.zone, summary=rec.summary, started_at=rec.started_at,
-        updated_at=rec.updated_at, acked_by=rec.acked_by, acked_at=rec.acked_at, note=rec.note,
-        event_id=rec.event_id, escalation=rec.escalation, flapping=rec.flapping, notified=rec.notified,
-        version=rec.version, summaries=dict(rec.summaries or {}), detail=dict(rec.detail or {}),
-    )
-
-
-def load_open_alerts(session: Session) -> list[Alert]:
-    """Open alerts, for `AlertBook.restore` at start."""
-    rows = session.scalars(select(AlertRecord).where(AlertRecord.state != "resolved").order_by(AlertRecord.started_at))
-    return [alert_from_record(r) for r in rows]
-
-
-def load_last_tests(session: Session) -> dict[tuple[str, str], float]:
-    """The last test press of each alarm panel, for `AlertBook.note_test` at start."""
-    rows = session.execute(
-        select(AlertRecord.school, AlertRecord.subject, func.max(AlertRecord.started_at))
-        .where(AlertRecord.rule == "alarm_test")
-        .group_by(AlertRecord.school, AlertRecord.subject)
-    )
-    return {(school, panel): at for school, panel, at in rows}
-
-
-def list_outbox(session: Session, state: str = "dead", receiver: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """Outbox rows in a state (dead letters by default), newest first: for the API."""
-    query = select(OutboxRecord).where(OutboxRecord.state == state)
-    if receiver is not None:
-        query = query.where(OutboxRecord.receiver == receiver)
-    rows = session.scalars(query.order_by(OutboxRecord.id.desc()).limit(limit))
-    return [
-        {
-            "id": r.id, "receiver": r.receiver, "idempotency_key": r.idempotency_key, "alert_id": r.alert_id,
-            "school": r.school, "state": r.state, "attempts": r.attempts, "created": r.created,
-            "last_error": r.last_error, "body": r.body,
-        }
-        for r in rows
-    ]
-
-
-def save_maintenance(session: Session, window: MaintenanceWindow, now: float) -> None:
-    session.merge(
-        MaintenanceWindowRecord(
-            id=window.id, school=window.school, zone=window.zone, starts=window.starts, ends=window.ends,
-            reason=window.reason, created_by=window.created_by, created_at=now,
-        )
-    )
-
-
-def delete_maintenance(session: Session, window_id: str) -> bool:
-    record = session.get(MaintenanceWindowRecord, window_id)
-    if record is None:
-        return False
-    session.delete(record)
-    return True
-
-
-def load_maintenance(session: Session, now: float) -> list[MaintenanceWindow]:
-    """Windows not yet over, for `AlertBook.set_maintenance`."""
-    rows = session.scalars(select(MaintenanceWindowRecord).where(MaintenanceWindowRecord.ends > now).order_by(MaintenanceWindowRecord.starts))
-    return [
-        MaintenanceWindow(id=r.id, school=r.school, starts=r.starts, ends=r.ends, zone=r.zone, reason=r.reason, created_by=r.created_by)
-        for r in rows
-    ]
 
 
 # ---- the sender ------------------------------------------------------------------------------
@@ -186,17 +58,55 @@ class Backoff:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One pending outbox row, as the sender sees it."""
+
+    id: int
+    school: str
+    created: float
+    hold_until: float
+    urgent: bool
+    batch: int | None
+    next_attempt: float
+    attempts: int
+    key: str
+    body: Mapping[str, Any]
+    kind: str = "alert"  # or "digest"
+
+
+class OutboxTable(Protocol):
+    """The outbox table, as the storage edge offers it (every call runs on the database thread)."""
+
+    def pending(self, receiver: str, limit: int) -> tuple[list[OutboxRow], int]:
+        """The receiver's oldest pending rows (at most `limit`, oldest first) and how many are pending."""
+        ...
+
+    def set_batch(self, ids: Sequence[int], head: int) -> None:
+        """Fix the rows' batch (and so its key) from its first attempt on."""
+        ...
+
+    def sent(self, ids: Sequence[int], at: float) -> None: ...
+
+    def failed(self, ids: Sequence[int], attempts: int, error: str, dead: bool, next_attempt: float) -> None: ...
+
+    def pending_receivers(self) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
 class _Batch:
     head: int
     ids: tuple[int, ...]
-    message: Message
+    message: Message | None  # None for a digest
     created: float
+    attempts: int
+    digest: Mapping[str, Any] | None = None
+    key: str = ""
 
 
 class OutboxSender:
     def __init__(
         self,
-        db: Database,
+        table: OutboxTable,
         receivers: Sequence[Receiver],
         *,
         group_window_s: float,
@@ -211,7 +121,7 @@ class OutboxSender:
     ) -> None:
         """`in_db(fn, *args)` runs table work off the loop; the service passes its one database thread
         so SQLite never has two writers waiting on each other (default: asyncio.to_thread)."""
-        self.db = db
+        self.table = table
         self._in_db = in_db or asyncio.to_thread
         self.receivers = {r.name: r for r in receivers}
         self.group_window_s = group_window_s
@@ -251,7 +161,10 @@ class OutboxSender:
         own_http = self._http is None
         http = self._http or aiohttp.ClientSession()
         try:
-            await self._in_db(self._warn_unknown_receivers)
+            try:
+                await self._in_db(self._warn_unknown_receivers)
+            except Exception:  # noqa: BLE001 - a warning only; the receivers' tasks retry the table
+                log.warning("outbox: cannot read the outbox at start; carrying on")
             async with asyncio.TaskGroup() as tasks:
                 for receiver in self.receivers.values():
                     tasks.create_task(self._work(http, receiver), name=f"outbox-{receiver.name}")
@@ -260,9 +173,7 @@ class OutboxSender:
                 await http.close()
 
     def _warn_unknown_receivers(self) -> None:
-        with self.db.session() as s:
-            names = s.scalars(select(OutboxRecord.receiver).where(OutboxRecord.state == "pending").distinct()).all()
-        for name in names:
+        for name in self.table.pending_receivers():
             if name not in self.receivers:
                 log.warning("outbox: pending messages for receiver %s, which is no longer configured", name)
 
@@ -286,7 +197,11 @@ class OutboxSender:
 
     async def _attempt(self, http: aiohttp.ClientSession, receiver: Receiver, batch: _Batch) -> None:
         try:
-            await deliver(http, receiver, batch.message, self.clock())
+            if batch.digest is not None:
+                await deliver_digest(http, receiver, batch.digest, batch.key, self.clock())
+            else:
+                assert batch.message is not None
+                await deliver(http, receiver, batch.message, self.clock())
         except DeliveryError as exc:
             await self._in_db(self._failed, receiver.name, batch, exc)
             return
@@ -296,56 +211,43 @@ class OutboxSender:
             return
         await self._in_db(self._sent, receiver.name, batch)
 
-    # -- table work (in a worker thread) --
+    # -- table work (on the database thread) --
 
     def _next(self, receiver: str) -> tuple[_Batch | None, float | None]:
         now = self.clock()
-        with self.db.session() as s:
-            rows = s.scalars(
-                select(OutboxRecord)
-                .where(OutboxRecord.receiver == receiver, OutboxRecord.state == "pending")
-                .order_by(OutboxRecord.id)
-                .limit(1000)
-            ).all()
-            self.stats.queue_depth[receiver] = s.scalar(
-                select(func.count()).select_from(OutboxRecord).where(OutboxRecord.receiver == receiver, OutboxRecord.state == "pending")
-            ) or 0
-            queue = [Queued(r.id, r.school, r.created, r.hold_until, r.urgent, r.batch, r.next_attempt) for r in rows]
-            pick = next_batch(queue, now, self.group_window_s)
-            if pick.head is None:
-                return None, pick.wake_at
-            by_id = {r.id: r for r in rows}
-            members = [by_id[i] for i in pick.ids]
-            for row in members:
-                row.batch = pick.head  # the batch (and its key) is fixed from its first attempt on
-            head = by_id[pick.head]
-            message = compose(receiver, head.idempotency_key, [r.body for r in members], urgent=head.urgent)
-            return _Batch(pick.head, pick.ids, message, min(r.created for r in members)), None
+        rows, depth = self.table.pending(receiver, 1000)
+        self.stats.queue_depth[receiver] = depth
+        queue = [Queued(r.id, r.school, r.created, r.hold_until, r.urgent, r.batch, r.next_attempt) for r in rows]
+        pick = next_batch(queue, now, self.group_window_s)
+        if pick.head is None:
+            return None, pick.wake_at
+        by_id = {r.id: r for r in rows}
+        head = by_id[pick.head]
+        members = [head] if head.kind == "digest" else [by_id[i] for i in pick.ids if by_id[i].kind != "digest"]
+        ids = tuple(r.id for r in members)
+        self.table.set_batch(ids, head.id)
+        attempts = max(r.attempts for r in members)
+        created = min(r.created for r in members)
+        if head.kind == "digest":
+            return _Batch(head.id, ids, None, created, attempts, digest=head.body, key=head.key), None
+        message = compose(receiver, head.key, [r.body for r in members], urgent=head.urgent)
+        return _Batch(head.id, ids, message, created, attempts, key=head.key), None
 
     def _sent(self, receiver: str, batch: _Batch) -> None:
         now = self.clock()
-        with self.db.session() as s:
-            s.execute(update(OutboxRecord).where(OutboxRecord.id.in_(batch.ids)).values(state="sent", sent_at=now))
+        self.table.sent(batch.ids, now)
         self.stats.notifications[(receiver, "sent")] += 1
-        log.debug("outbox %s: sent %s (%d alerts) %.3f s after the change", receiver, batch.message.key, len(batch.message.alerts), now - batch.created)
+        log.debug("outbox %s: sent %s %.3f s after the change", receiver, batch.key, now - batch.created)
 
     def _failed(self, receiver: str, batch: _Batch, exc: DeliveryError) -> None:
         now = self.clock()
-        with self.db.session() as s:
-            rows = s.scalars(select(OutboxRecord).where(OutboxRecord.id.in_(batch.ids))).all()
-            attempts = max((r.attempts for r in rows), default=0) + 1
-            dead = not exc.retryable or now - batch.created >= self.dead_after_s
-            delay = self.backoff.delay(attempts, self.rng)
-            for row in rows:
-                row.attempts = attempts
-                row.last_error = str(exc)[:1000]
-                if dead:
-                    row.state = "dead"
-                else:
-                    row.next_attempt = now + delay
+        attempts = batch.attempts + 1
+        dead = not exc.retryable or now - batch.created >= self.dead_after_s
+        delay = self.backoff.delay(attempts, self.rng)
+        self.table.failed(batch.ids, attempts, str(exc)[:1000], dead, now + delay)
         if dead:
             self.stats.notifications[(receiver, "dead")] += 1
-            log.error("outbox %s: message %s is a dead letter after %d attempts: %s", receiver, batch.message.key, attempts, exc)
+            log.error("outbox %s: message %s is a dead letter after %d attempts: %s", receiver, batch.key, attempts, exc)
         else:
             self.stats.notifications[(receiver, "retry")] += 1
-            log.warning("outbox %s: attempt %d of %s failed, next in %.1f s: %s", receiver, attempts, batch.message.key, delay, exc)
+            log.warning("outbox %s: attempt %d of %s failed, next in %.1f s: %s", receiver, attempts, batch.key, delay, exc)

@@ -1,7 +1,7 @@
 """Repair tickets (contract §5): device down and up, crew actions and the time in; ticket changes out.
 
 `TicketBook` is pure and synchronous: it never reads the clock and does no I/O. The edge
-(`monitor.tickets`) feeds it the `camera_down` / `alarm_panel_down` / `bus_gps_lost` judgements as
+(`monitor.services.tickets`) feeds it the `camera_down` / `alarm_panel_down` / `bus_gps_lost` judgements as
 `down` / `up`, calls `tick(now)` about once a second, stores every `TicketChange` it returns and
 writes each one to the audit log.
 

@@ -20,11 +20,13 @@ from pathlib import Path
 from aiohttp import web
 
 from alerts.lifecycle import AlertBook, LifecycleConfig
-from alerts.outbox import OutboxSender, record_changes
+from alerts.outbox import OutboxSender
 from alerts.routing import Router, parse_receivers
 from alerts.wording import RegistryNames
 from devices.events import AlarmEvent
+from monitor.storage.alert_store import record_changes
 from monitor.storage.db import Database
+from monitor.storage.outbox_store import SqlOutbox
 
 
 def free_port() -> int:
@@ -55,7 +57,7 @@ async def main(n: int) -> None:
         receivers = parse_receivers([{"kind": "webhook", "name": "bureau", "url": f"http://127.0.0.1:{port}/hook"}])
         router = Router(receivers, group_window_s=10)
         book = AlertBook(LifecycleConfig(), RegistryNames())
-        sender = OutboxSender(db, receivers, group_window_s=10)
+        sender = OutboxSender(SqlOutbox(db), receivers, group_window_s=10)
         task = asyncio.create_task(sender.run())
         await asyncio.sleep(0.2)
         latencies = []

@@ -163,7 +163,7 @@ def prime(port: int, client_id: str) -> None:
 
 def load(port: int, registry_file: Path, devices: int, messages: int) -> float:
     from devices.registry import load_registry
-    from monitor.simulator import run_load
+    from monitor.tools.simulator import run_load
 
     reg = load_registry(registry_file)
     res = run_load(f"mqtt://127.0.0.1:{port}", reg, devices, messages=messages, qos=0, engine="raw")
@@ -211,7 +211,7 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
-    from monitor.district import dump_registry, synthetic_registry
+    from monitor.tools.district import dump_registry, synthetic_registry
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmpdir:
         tmp = Path(tmpdir)

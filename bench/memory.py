@@ -24,9 +24,9 @@ def main() -> int:
     n = p.parse_args().devices
     from devices.judge import Judge
     from devices.registry import parse_registry
-    from monitor.collector import Collector
     from monitor.config import MqttConfig
-    from monitor.district import dump_registry, synthetic_registry
+    from monitor.mqtt.collector import Collector
+    from monitor.tools.district import dump_registry, synthetic_registry
 
     text = dump_registry(synthetic_registry(n))
     tracemalloc.start()

@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+from alerts.routing import parse_receivers
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
@@ -43,8 +45,8 @@ async def run(presses: int, rate: float) -> None:
     from devices.registry import parse_registry
     from monitor.app import App
     from monitor.config import AlertsConfig, Config, DatabaseConfig, HttpConfig, MqttConfig
-    from monitor.district import dump_registry, synthetic_registry
-    from monitor.simulator import run_load
+    from monitor.tools.district import dump_registry, synthetic_registry
+    from monitor.tools.simulator import run_load
 
     logging.basicConfig(level=logging.ERROR)
     doc = synthetic_registry(10_000)
@@ -82,7 +84,7 @@ async def run(presses: int, rate: float) -> None:
         cfg = Config(mqtt=MqttConfig(url=f"mqtt://127.0.0.1:{port}", client_id="bench-monitor"),
                      database=DatabaseConfig(url=f"sqlite:///{tmp}/campus.db"),
                      http=HttpConfig(listen="127.0.0.1:0"), alerts=AlertsConfig(group_window_s=10),
-                     receivers=({"kind": "webhook", "name": "bureau", "url": f"http://127.0.0.1:{hook_port}/hook"},))
+                     receivers=tuple(parse_receivers([{"kind": "webhook", "name": "bureau", "url": f"http://127.0.0.1:{hook_port}/hook"}])),)
         cfg = dataclasses.replace(cfg)
         app = App(cfg, registry, ("bench.yaml", text))
         await app.start()

@@ -1,8 +1,15 @@
-"""The one place that wires the service: config, registry, storage, judge, collector, HTTP, timers.
+"""The composition root: the one place that builds every part of the service, hands each what it
+needs, and starts and stops them in one order.
 
-Threads: the asyncio loop owns the judge and the paho client (every MQTT callback runs on it). The
-database is used from one worker thread (`self.db_call`), so SQLite sees one writer and the loop never
-waits on a disk.
+Parts never look each other up: each gets its collaborators as constructor arguments here.
+
+Threads: the asyncio loop owns the judge, the bus watches, the alert book and the paho client (every
+MQTT callback runs on it). The database is used from one worker thread (`DbThread`), so SQLite sees
+one writer and the loop never waits on a disk.
+
+Start order: database (migrations, registry import, stored device states and detours), alerts,
+tickets, track store, digest, device watch (standing judgements and timers), MQTT collector, HTTP.
+Stop order is the reverse.
 """
 
 from __future__ import annotations
@@ -10,31 +17,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
-from aiohttp import web
-
-from devices.events import AlarmEvent, Fix, Judgement
+from alerts.digest import DigestNames
+from alerts.wording import RegistryNames
 from devices.judge import Judge
-from devices.liveness import Device, Restored, State
-from devices.model import DeviceKind, Registry
-from devices.payload import Outcome
-from monitor.collector import Collector
-from monitor.config import Config, parse_listen
+from devices.model import Registry
+from monitor.config import Config
+from monitor.http.auth import Authenticator
+from monitor.http.context import HttpContext
+from monitor.http.server import HttpServer, make_web_app
+from monitor.mqtt.collector import Collector
+from monitor.services.alerting import AlertEngine
+from monitor.services.buses import BusDesk
+from monitor.services.digest import DigestService
+from monitor.services.metrics import DeviceMetrics, metrics_registry
+from monitor.services.tickets import TicketDesk
+from monitor.services.tracks import TrackStore
+from monitor.services.watch import DeviceWatch
+from monitor.storage.auth_tables import find_principal
 from monitor.storage.db import Database
-from monitor.storage.device_store import DeviceStateRow, load_device_states, save_device_states
-from monitor.storage.event_store import store_alarm_event, store_judgements
+from monitor.storage.detour_store import query_detours
 from monitor.storage.registry_store import import_registry
+from monitor.storage.runner import DbThread
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
-SWEEP_EVERY_S = 0.2
-_SEEN_EVENTS = 10_000
+DETOUR_KEEP_S = 86_400.0  # detours that ended longer ago than this are not restored (BusWatch forgets them too)
 
 
 class App:
@@ -44,205 +54,76 @@ class App:
         self.registry = registry
         self.registry_source = registry_source  # (filename, text) to import at start
         self.clock = clock
-        self.db = Database(cfg.database.url)
+        self.database = Database(cfg.database.url)
+        self.db = DbThread(self.database)
         self.judge = Judge(registry)
-        self.collector = Collector(cfg.mqtt, self.judge, self, clock)
-        self.alarm_counts: Counter[tuple[str, str, str]] = Counter()
-        self.fixes: dict[str, Fix] = {}  # last fix per bus
-        self.started_at = clock()
-        self.db_ok = False
-        self.listeners: list[Callable[[list[Judgement]], None]] = []
-        self.event_listeners: list[Callable[[AlarmEvent], None]] = []
-        self.route_extensions: list[Callable[[web.Application], None]] = []
-        self.metric_sources: list[Callable[[], Any]] = []  # extra metric families, built at scrape time
-        self.services: list[Any] = []  # parts with async start()/stop(), started after the database
-        from monitor import alerting, api, buses, digest, tracks
+        self.tracks = TrackStore(cfg.buses, self.db, clock)
+        self.buses = BusDesk(cfg.buses, registry, self.tracks, clock)
+        self.alerts = AlertEngine(cfg.alerts, RegistryNames.from_registry(registry),
+                                  [(s.id, a.id) for s in registry.schools for a in s.alarms],
+                                  cfg.receivers, self.db, clock)
+        self.tickets = TicketDesk(cfg.tickets, registry, self.judge, self.db, clock)
+        self.watch = DeviceWatch(self.judge, self.buses, self.db, clock,
+                                 persist_every_s=cfg.database.persist_every_s,
+                                 listeners=[self.alerts.on_judgements, self.tickets.on_judgements],
+                                 event_listeners=[self.alerts.on_alarm_event])
+        self.collector = Collector(cfg.mqtt, self.judge, self.watch, clock)
+        self.digest = DigestService(cfg.alerts.digest_at, DigestNames.from_registry(registry), cfg.receivers,
+                                    self.db, self.alerts.sender, clock)
+        self.metrics = metrics_registry([
+            DeviceMetrics(self.judge, self.watch.alarm_counts, self.collector.counts,
+                          lambda: self.collector.connected).metrics,
+            self.buses.metrics, self.alerts.metrics, self.tickets.metrics,
+        ])
+        self.auth = Authenticator(lambda token: self.db.call(find_principal, token))
+        self.http = HttpServer(cfg.http.listen, make_web_app(HttpContext(
+            cfg=cfg.http, registry=registry, judge=self.judge, clock=clock, db=self.db, alerts=self.alerts,
+            tickets=self.tickets, buses=self.buses, tracks=self.tracks, auth=self.auth, metrics=self.metrics,
+            ready=self.ready,
+        )))
 
-        self.buses = buses.install(self)
-        tracks.install(self)
-        self.alert_engine = alerting.install(self)
-        api.install(self)
-        digest.install(self)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
-        self._pending: list[Judgement] = []
-        self._seen_events: OrderedDict[tuple[str, str, str], None] = OrderedDict()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._runner: web.AppRunner | None = None
-        self.http_address: tuple[str, int] | None = None
-
-    # ---- database from the worker thread --------------------------------------------------------
-
-    async def in_db_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` on the database thread (for parts that hold their own `Database`)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, partial(fn, *args))
-
-    async def db_call(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, partial(fn, self.db, *args))
+    @property
+    def http_address(self) -> tuple[str, int] | None:
+        return self.http.address
 
     # ---- start and stop ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.db_call(lambda db: db.migrate())
-        self.db_ok = True
+        await self.db.call(Database.migrate)
         if self.registry_source is not None:
             filename, text = self.registry_source
-            result = await self.db_call(import_registry, self.registry, text, filename)
+            result = await self.db.call(import_registry, self.registry, text, filename)
             log.info("registry %s: %s", filename, result)
-        saved = await self.db_call(load_device_states)
-        now = self.clock()
-        self.judge.restore(
-            {key: Restored(State(row.state), row.last_seen, row.state_since) for key, row in saved.items()
-             if row.state in State.__members__.values()},
-            now,
-        )
-        for service in self.services:
-            await service.start()
-        standing = self.judge.standing(now)
-        if standing:
-            self.judgements(standing)
-        self._tasks.append(asyncio.create_task(self._sweeper(), name="sweeper"))
-        self._tasks.append(asyncio.create_task(self._persister(), name="persister"))
+        await self.watch.restore()
+        restored = self.buses.restore_detours(await self.db.call(query_detours, None, self.clock() - DETOUR_KEEP_S))
+        if restored:
+            log.info("restored %d declared detours", restored)
+        await self.alerts.start()
+        await self.tickets.start()
+        await self.tracks.start()
+        await self.digest.start()
+        await self.watch.start()
         await self.collector.start()
-        await self._start_http()
+        await self.http.start()
         log.info("campus monitor started: %d schools, %d devices", len(self.registry.schools),
                  len(self.judge.liveness.devices))
 
-    async def _start_http(self) -> None:
-        from monitor.http import make_web_app
-
-        host, port = parse_listen(self.cfg.http.listen)
-        self._runner = web.AppRunner(make_web_app(self), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        server = site._server  # noqa: SLF001 - the bound port when 0 was asked for
-        sock = server.sockets[0] if server and server.sockets else None  # type: ignore[union-attr]
-        self.http_address = (host, sock.getsockname()[1] if sock else port)
-
     async def stop(self) -> None:
         await self.collector.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
-        for service in reversed(self.services):
-            await service.stop()
-        await self._persist()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        await self.db_call(lambda db: db.dispose())
-        self._pool.shutdown(wait=True)
-
-    # ---- timers --------------------------------------------------------------------------------
-
-    async def _sweeper(self) -> None:
-        while True:
-            try:
-                found = self.judge.sweep(self.clock())
-                if found:
-                    self.judgements(found)
-            except Exception:  # noqa: BLE001 - the sweeper must survive anything
-                log.exception("liveness sweep failed")
-            await asyncio.sleep(SWEEP_EVERY_S)
-
-    async def _persister(self) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.database.persist_every_s)
-            await self._persist()
-
-    async def _persist(self) -> None:
-        try:
-            rows = [
-                DeviceStateRow(d.school, str(d.kind), d.id, str(d.state), d.last_seen, d.since)
-                for d in self.judge.liveness.take_dirty()
-            ]
-            pending, self._pending = self._pending, []
-            if rows:
-                await self.db_call(save_device_states, rows)
-            if pending:
-                await self.db_call(store_judgements, pending)
-            self.db_ok = True
-        except Exception:  # noqa: BLE001
-            self.db_ok = False
-            log.exception("could not save device states to the database; will retry")
-            for dev in (self.judge.liveness.devices.get((r.school, DeviceKind(r.kind), r.id)) for r in rows):
-                if dev is not None:
-                    self.judge.liveness.dirty.add(dev)
-            self._pending[:0] = pending
-
-    # ---- the collector's sink ------------------------------------------------------------------
-
-    def judgements(self, items: list[Judgement]) -> None:
-        for j in items:
-            log.info("%s %s %s/%s%s at %.3f %s", j.rule, "starts" if j.active else "clears", j.school, j.subject,
-                     f" zone {j.zone}" if j.zone else "", j.time, j.detail)
-        self._pending.extend(items)
-        for listener in self.listeners:
-            try:
-                listener(items)
-            except Exception:  # noqa: BLE001
-                log.exception("judgement listener failed")
-
-    def alarm_event(self, dev: Device, ev: AlarmEvent, ack: Callable[[], None]) -> None:
-        key = (ev.school, ev.device, ev.event_id)
-        if key in self._seen_events:
-            self.collector.count(dev.kind, Outcome.DUPLICATE)
-            ack()
-            return
-        found = self.judge.beat(dev, ev.received)  # an event proves the panel is alive
-        if found:
-            self.judgements(found)
-        asyncio.get_running_loop().create_task(self._store_event(dev, ev, ack))
-
-    async def _store_event(self, dev: Device, ev: AlarmEvent, ack: Callable[[], None]) -> None:
-        key = (ev.school, ev.device, ev.event_id)
-        try:
-            new = await self.db_call(store_alarm_event, ev)
-        except Exception:  # noqa: BLE001 - not acknowledged: the broker delivers it again
-            log.exception("could not store alarm event %s of %s; not acknowledged", ev.event_id, ev.device)
-            return
-        self._seen_events[key] = None
-        if len(self._seen_events) > _SEEN_EVENTS:
-            self._seen_events.popitem(last=False)
-        ack()
-        if not new:
-            self.collector.count(dev.kind, Outcome.DUPLICATE)
-            return
-        self.collector.count(dev.kind, Outcome.ACCEPTED)
-        self.alarm_counts[(ev.school, ev.device, ev.type)] += 1
-        log.info("alarm %s %s/%s event %s", ev.type, ev.school, ev.device, ev.event_id)
-        for listener in self.event_listeners:
-            try:
-                listener(ev)
-            except Exception:  # noqa: BLE001
-                log.exception("alarm event listener failed")
-
-    def fix(self, dev: Device, fix: Fix) -> list[Judgement]:
-        self.fixes[dev.id] = fix
-        return self.buses.on_fix(dev, fix)
-
-    def bus_view(self, bus_id: str) -> dict[str, Any]:
-        fix = self.fixes.get(bus_id)
-        if fix is None:
-            return {"position": None}
-        return {"position": {"lat": fix.lat, "lon": fix.lon, "speed_kmh": fix.speed_kmh, "ts": fix.ts}}
-
-    def link(self, up: bool, now: float) -> None:
-        if up:
-            self.judge.link_up(now)
-        else:
-            self.judge.link_down(now)
+        await self.watch.stop()
+        await self.digest.stop()
+        await self.tracks.stop()
+        await self.tickets.stop()
+        await self.alerts.stop()
+        await self.http.stop()
+        await self.db.call(Database.dispose)
+        self.db.close()
 
     # ---- health --------------------------------------------------------------------------------
 
     async def ready(self) -> tuple[bool, dict[str, Any]]:
         try:
-            db = await asyncio.wait_for(self.db_call(lambda db: db.ping()), timeout=2.0)
+            db = await asyncio.wait_for(self.db.call(Database.ping), timeout=2.0)
         except Exception:  # noqa: BLE001
             db = False
         broker = self.collector.connected

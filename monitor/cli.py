@@ -93,7 +93,7 @@ def _with(cfg: Config, section: str, **changes: object) -> Config:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from monitor.demo import run_demo
+    from monitor.tools.demo import run_demo
 
     try:
         return asyncio.run(run_demo(args))
@@ -170,7 +170,7 @@ def cmd_registry_import_gtfs(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from monitor.auth import validate_new
+    from monitor.http.auth import validate_new
     from monitor.storage.auth_tables import create_token, list_tokens, revoke_token
     from monitor.storage.db import Database
     from monitor.storage.registry_store import latest_registry_source
@@ -214,7 +214,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(argv: Sequence[str]) -> int:
-    from monitor.simulator import main as sim_main
+    from monitor.tools.simulator import main as sim_main
 
     return int(sim_main(list(argv)) or 0)
 
@@ -292,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_simulate(argv[1:])
     if argv and argv[0] == "broker-config":
         _setup_logging("info")
-        from monitor.broker_config import main as broker_config_main
+        from monitor.tools.broker_config import main as broker_config_main
 
         return int(broker_config_main(argv[1:]) or 0)
     parser = build_parser()

@@ -1,8 +1,8 @@
 """The config file (TOML, contract §7), validated once at start.
 
 Every key has a default and a missing file means all defaults. Unknown keys and bad values are
-errors that name the file, the key and the reason. Receivers are kept as plain tables here and
-validated by the alerting package, which owns them.
+errors that name the file, the key and the reason. `[[receivers]]` tables are parsed here, once,
+into typed `alerts.routing.Receiver`s by the rules the alerting package owns.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from alerts.routing import Receiver, ReceiverConfigError, parse_receivers
 
 
 class ConfigError(ValueError):
@@ -79,7 +81,7 @@ class Config:
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     buses: BusesConfig = field(default_factory=BusesConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
-    receivers: tuple[dict[str, Any], ...] = ()
+    receivers: tuple[Receiver, ...] = ()
     source: str = "<defaults>"
 
 
@@ -136,7 +138,10 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         if key == "receivers":
             if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
                 raise ConfigError(f"{source}: receivers: must be an array of tables ([[receivers]])")
-            parts["receivers"] = tuple(value)
+            try:
+                parts["receivers"] = tuple(parse_receivers(value))
+            except ReceiverConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
         elif key in _SECTIONS:
             parts[key] = _section(_SECTIONS[key], value, key, source)
         else:

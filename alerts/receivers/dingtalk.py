@@ -32,17 +32,23 @@ def signed_url(url: str, secret: str, now: float) -> str:
     return f"{url}{joiner}timestamp={timestamp_ms}&sign={sign(secret, timestamp_ms)}"
 
 
-def render(receiver: Receiver, message: Message, now: float) -> HttpRequest:
-    lang = receiver.language
-    payload = {
-        "msgtype": "markdown",
-        "markdown": {"title": text.title(message, lang), "text": text.markdown(message, lang)},
-    }
+def markdown_request(receiver: Receiver, title: str, markdown: str, now: float) -> HttpRequest:
+    payload = {"msgtype": "markdown", "markdown": {"title": title, "text": markdown}}
     secret = receiver.options.get("secret")
     url = signed_url(receiver.url, str(secret), now) if secret else receiver.url
     return json_request(url, payload)
 
 
-async def send(http: aiohttp.ClientSession, receiver: Receiver, message: Message, now: float) -> None:
-    _, answer = await perform(http, render(receiver, message, now), receiver.timeout_s)
+def render(receiver: Receiver, message: Message, now: float) -> HttpRequest:
+    lang = receiver.language
+    return markdown_request(receiver, text.title(message, lang), text.markdown(message, lang), now)
+
+
+async def post(http: aiohttp.ClientSession, receiver: Receiver, request: HttpRequest) -> None:
+    """Send a robot request; the robot's own error codes decide whether another try may succeed."""
+    _, answer = await perform(http, request, receiver.timeout_s)
     check_robot_answer(f"dingtalk {receiver.name}", answer, RETRYABLE_CODES)
+
+
+async def send(http: aiohttp.ClientSession, receiver: Receiver, message: Message, now: float) -> None:
+    await post(http, receiver, render(receiver, message, now))

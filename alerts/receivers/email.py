@@ -19,18 +19,24 @@ from alerts.receivers.base import DeliveryError
 from alerts.routing import Message, Receiver
 
 
-def render(receiver: Receiver, message: Message, now: float) -> EmailMessage:
-    lang = receiver.language
+def compose_mail(receiver: Receiver, subject: str, key: str, now: float, plain: str, html: str) -> EmailMessage:
+    """A text and HTML mail to the receiver; its message id is made from the idempotency key."""
     mail = EmailMessage()
-    mail["Subject"] = text.title(message, lang)
+    mail["Subject"] = subject
     mail["From"] = str(receiver.options["from"])
     mail["To"] = ", ".join(receiver.options["to"])
     mail["Date"] = format_datetime(datetime.fromtimestamp(now, UTC))
-    mail["Message-ID"] = make_msgid(idstring=message.key, domain="campus-monitor")
-    mail["X-Idempotency-Key"] = message.key
-    mail.set_content(text.plain(message, lang))
-    mail.add_alternative(text.as_html(message, lang), subtype="html")
+    mail["Message-ID"] = make_msgid(idstring=key, domain="campus-monitor")
+    mail["X-Idempotency-Key"] = key
+    mail.set_content(plain)
+    mail.add_alternative(html, subtype="html")
     return mail
+
+
+def render(receiver: Receiver, message: Message, now: float) -> EmailMessage:
+    lang = receiver.language
+    return compose_mail(receiver, text.title(message, lang), message.key, now, text.plain(message, lang),
+                        text.as_html(message, lang))
 
 
 def _send_blocking(receiver: Receiver, mail: EmailMessage) -> None:
@@ -52,7 +58,11 @@ def _send_blocking(receiver: Receiver, mail: EmailMessage) -> None:
 
 
 async def send(receiver: Receiver, message: Message, now: float) -> None:
-    mail = render(receiver, message, now)
+    await send_mail(receiver, render(receiver, message, now))
+
+
+async def send_mail(receiver: Receiver, mail: EmailMessage) -> None:
+    """Send over SMTP in a worker thread; refusals for good are not retryable, the rest are."""
     try:
         await asyncio.to_thread(_send_blocking, receiver, mail)
     except smtplib.SMTPAuthenticationError as exc:

@@ -29,3 +29,9 @@ def render(receiver: Receiver, message: Message) -> HttpRequest:
 
 async def send(http: aiohttp.ClientSession, receiver: Receiver, message: Message) -> None:
     await perform(http, render(receiver, message), receiver.timeout_s)
+
+
+async def post_json(http: aiohttp.ClientSession, receiver: Receiver, body: Any, key: str) -> None:
+    """POST any JSON body under an `Idempotency-Key` (the daily digest uses this)."""
+    headers = {"Idempotency-Key": key, **dict(receiver.options.get("headers", {}))}
+    await perform(http, json_request(receiver.url, body, headers), receiver.timeout_s)

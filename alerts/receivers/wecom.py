@@ -23,11 +23,19 @@ def clip(content: str, limit: int = MAX_BYTES) -> str:
     return data[: limit - 3].decode("utf-8", "ignore") + "…"
 
 
+def markdown_request(receiver: Receiver, markdown: str) -> HttpRequest:
+    return json_request(receiver.url, {"msgtype": "markdown", "markdown": {"content": clip(markdown)}})
+
+
 def render(receiver: Receiver, message: Message) -> HttpRequest:
-    content = clip(text.markdown(message, receiver.language))
-    return json_request(receiver.url, {"msgtype": "markdown", "markdown": {"content": content}})
+    return markdown_request(receiver, text.markdown(message, receiver.language))
+
+
+async def post(http: aiohttp.ClientSession, receiver: Receiver, request: HttpRequest) -> None:
+    """Send a robot request; the robot's own error codes decide whether another try may succeed."""
+    _, answer = await perform(http, request, receiver.timeout_s)
+    check_robot_answer(f"wecom {receiver.name}", answer, RETRYABLE_CODES)
 
 
 async def send(http: aiohttp.ClientSession, receiver: Receiver, message: Message) -> None:
-    _, answer = await perform(http, render(receiver, message), receiver.timeout_s)
-    check_robot_answer(f"wecom {receiver.name}", answer, RETRYABLE_CODES)
+    await post(http, receiver, render(receiver, message))

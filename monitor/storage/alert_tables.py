@@ -88,6 +88,7 @@ class OutboxRecord(Base):
     state: Mapped[str] = mapped_column(Text, default="pending")
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    kind: Mapped[str] = mapped_column(Text, default="alert", server_default="alert")  # alert or digest
 
     __table_args__ = (Index("ix_outbox_receiver_state_id", "receiver", "state", "id"),)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import JSON, Boolean, Double, Integer, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from monitor.auth import Principal, digest, new_token, same_digest
+from monitor.http.auth import Principal, digest, new_token, same_digest
 from monitor.storage.base import Base
 from monitor.storage.db import Database
 

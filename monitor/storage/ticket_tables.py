@@ -1,6 +1,6 @@
 """Ticket tables: repair tickets (latest state), their notes, and the audit log of every action.
 
-Written by `monitor.tickets` on the database thread; a ticket change, its note and its audit row are
+Written by `monitor.services.tickets` on the database thread; a ticket change, its note and its audit row are
 stored in one transaction. Times are Unix seconds.
 """
 

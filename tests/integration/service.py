@@ -110,7 +110,7 @@ def state(app: App, school: str, kind: str, dev: str) -> str:
 
 
 async def token(app: App, role: str, schools: list[str] | None = None) -> str:
-    _, tok = await app.db_call(create_token, role, schools or [], f"test {role}")
+    _, tok = await app.db.call(create_token, role, schools or [], f"test {role}")
     return tok
 
 

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from alerts.routing import parse_receivers
 from devices.registry import parse_registry
 from monitor.app import App
-from monitor.collector import free_port
 from monitor.config import AlertsConfig
+from tests.integration.mosquitto import free_port
 from tests.integration.service import SMALL_REGISTRY, Device, make_config, wait_for
 
 pytestmark = pytest.mark.integration
@@ -49,7 +50,7 @@ async def test_press_reaches_the_webhook_at_once_and_camera_down_follows(
     cfg = dataclasses.replace(
         make_config(mosquitto[1], f"sqlite:///{tmp_path / 'campus.db'}"),
         alerts=AlertsConfig(group_window_s=0.5),
-        receivers=({"kind": "webhook", "name": "bureau", "url": url},),
+        receivers=tuple(parse_receivers([{"kind": "webhook", "name": "bureau", "url": url}])),
     )
     app = App(cfg, parse_registry(SMALL_REGISTRY, "registry.yaml"), ("registry.yaml", SMALL_REGISTRY))
     await app.start()
@@ -93,7 +94,7 @@ async def test_a_message_nobody_takes_becomes_a_dead_letter_the_bureau_can_see(
     cfg = dataclasses.replace(
         make_config(mosquitto[1], f"sqlite:///{tmp_path / 'campus.db'}"),
         alerts=AlertsConfig(group_window_s=0, dead_letter_after_s=0.5),
-        receivers=({"kind": "webhook", "name": "gone", "url": f"http://127.0.0.1:{free_port()}/hook"},),
+        receivers=tuple(parse_receivers([{"kind": "webhook", "name": "gone", "url": f"http://127.0.0.1:{free_port()}/hook"}])),
     )
     app = App(cfg, parse_registry(SMALL_REGISTRY, "registry.yaml"), ("registry.yaml", SMALL_REGISTRY))
     await app.start()

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from monitor.broker_config import check_password, main, read_credentials
+from monitor.tools.broker_config import check_password, main, read_credentials
 from tests.integration.mosquitto import MOSQUITTO, run_mosquitto
 
 pytestmark = pytest.mark.integration

@@ -131,7 +131,7 @@ async def test_an_officer_cannot_open_another_schools_pages_and_sees_its_own(ser
         await asyncio.to_thread(dev.send, "campus/panhe-ms/bus/bus-023/gps",
                                 {"ts": time.time(), "lat": 27.3382 + i * 0.0008, "lon": 103.7171 + i * 0.0009, "speed_kmh": 35})
         await asyncio.sleep(0.6)
-    await wait_for(lambda: "bus-023" in app.fixes, 3)
+    await wait_for(lambda: app.buses.watches["bus-023"].snapshot().lat is not None, 3)
     await asyncio.sleep(0.6)
 
     context = await browser.new_context(viewport=PHONE)
@@ -174,7 +174,7 @@ async def test_a_bureau_user_sees_the_district_worst_first_and_acknowledges_an_a
     beater = asyncio.create_task(keep_beating(dev, stop, [("other-ps", "camera", "cam-01")]))
     try:
         await asyncio.to_thread(dev.beat, "panhe-ms", "camera", "cam-dg-01")
-        engine = app.alert_engine  # type: ignore[attr-defined]
+        engine = app.alerts  # type: ignore[attr-defined]
         await wait_for(lambda: any(a.rule == "zone_dark" for a in engine.book.open_alerts()), 6)
         await asyncio.sleep(0.5)
         context = await browser.new_context(viewport=DESKTOP)

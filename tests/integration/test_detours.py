@@ -47,7 +47,7 @@ def rfc3339(t: float) -> str:
 async def running(tmp_path: Path, mosquitto: tuple[str, int]):
     app = build_app(mosquitto[1], tmp_path)
     seen: list[Judgement] = []
-    app.listeners.append(seen.extend)
+    app.watch.listeners.append(seen.extend)
     await app.start()
     await wait_for(lambda: app.collector.connected, 5)
     toks = {

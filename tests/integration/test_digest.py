@@ -13,11 +13,11 @@ from sqlalchemy import update
 
 from alerts.digest import LOCAL
 from monitor import digest
-from monitor.collector import free_port
 from monitor.config import AlertsConfig
 from monitor.storage.registry_store import import_registry
 from monitor.storage.tables import AlarmEventRecord, DeviceRecord, JudgementRecord
 from monitor.storage.ticket_tables import TicketRecord
+from tests.integration.mosquitto import free_port
 from tests.integration.service import SMALL_REGISTRY, make_app
 
 pytestmark = pytest.mark.integration
@@ -72,14 +72,14 @@ def _fill(db: Any) -> None:
 async def _app(tmp_path: Path, receivers: tuple[dict[str, Any], ...]):
     app = make_app(1, tmp_path)
     app.cfg = dataclasses.replace(app.cfg, alerts=AlertsConfig(digest_at="07:00"), receivers=receivers)
-    await app.db_call(lambda db: db.migrate())
-    await app.db_call(import_registry, app.registry, SMALL_REGISTRY, "registry.yaml")
-    await app.db_call(_fill)
+    await app.db.call(lambda db: db.migrate())
+    await app.db.call(import_registry, app.registry, SMALL_REGISTRY, "registry.yaml")
+    await app.db.call(_fill)
     return app
 
 
 async def _close(app: Any) -> None:
-    await app.db_call(lambda db: db.dispose())
+    await app.db.call(lambda db: db.dispose())
     app._pool.shutdown(wait=True)  # noqa: SLF001
 
 

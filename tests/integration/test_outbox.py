@@ -12,12 +12,14 @@ from aiohttp import web
 from sqlalchemy import select
 
 from alerts.lifecycle import AlertBook, LifecycleConfig
-from alerts.outbox import Backoff, OutboxSender, OutboxStats, record_changes
+from alerts.outbox import Backoff, OutboxSender, OutboxStats
 from alerts.routing import Router, parse_receivers
 from alerts.wording import RegistryNames
 from devices.events import AlarmEvent, Judgement, Rule, Severity
+from monitor.storage.alert_store import record_changes
 from monitor.storage.alert_tables import OutboxRecord
 from monitor.storage.db import Database
+from monitor.storage.outbox_store import SqlOutbox
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +100,7 @@ def setup(tmp_path: Path):
 
 
 def sender_for(db, receivers, stats=None) -> OutboxSender:
-    return OutboxSender(db, receivers, group_window_s=0, backoff=Backoff(0.05, 0.2), poll_s=0.5, stats=stats)
+    return OutboxSender(SqlOutbox(db), receivers, group_window_s=0, backoff=Backoff(0.05, 0.2), poll_s=0.5, stats=stats)
 
 
 async def test_a_receiver_down_for_a_while_gets_everything_once_and_in_order(setup):
@@ -167,7 +169,7 @@ async def test_a_restarted_sender_resumes_the_pending_messages(setup):
 async def test_a_message_older_than_the_dead_letter_age_is_given_up(setup):
     db, book, router, receivers, hook = setup
     stats = OutboxStats()
-    sender = OutboxSender(db, receivers, group_window_s=0, dead_after_s=0.3, backoff=Backoff(0.05, 0.1), poll_s=0.2, stats=stats)
+    sender = OutboxSender(SqlOutbox(db), receivers, group_window_s=0, dead_after_s=0.3, backoff=Backoff(0.05, 0.1), poll_s=0.2, stats=stats)
     t = time.time()
     task = asyncio.create_task(sender.run())
     feed(db, book, router, sender, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", "cam-0", True)], t))
@@ -184,7 +186,7 @@ async def test_changes_of_one_school_within_the_window_arrive_as_one_message(tmp
     receivers = parse_receivers([{"kind": "webhook", "name": "bureau", "url": f"http://127.0.0.1:{port}/hook"}])
     db, book, hook = make_db(tmp_path), AlertBook(LifecycleConfig(remind_after_s=0), RegistryNames()), Hook(port)
     router = Router(receivers, group_window_s=0.5)
-    sender = OutboxSender(db, receivers, group_window_s=0.5, backoff=Backoff(0.05, 0.2), poll_s=0.2)
+    sender = OutboxSender(SqlOutbox(db), receivers, group_window_s=0.5, backoff=Backoff(0.05, 0.2), poll_s=0.2)
     await hook.start()
     task = asyncio.create_task(sender.run())
     t = time.time()

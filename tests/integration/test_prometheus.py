@@ -26,8 +26,8 @@ import yaml
 from devices.registry import parse_registry
 from monitor.app import App
 from monitor.config import Config, DatabaseConfig, HttpConfig, MqttConfig
-from monitor.district import DEMO_FAILURES, district_registry, dump_registry
-from monitor.simulator import Action, Simulator, Verb
+from monitor.tools.district import DEMO_FAILURES, district_registry, dump_registry
+from monitor.tools.simulator import Action, Simulator, Verb
 from tests.integration.mosquitto import free_port, run_mosquitto
 from tests.test_grafana_dashboards import dashboard_queries
 

@@ -80,7 +80,7 @@ async def test_offline_status_is_down_at_once_and_fault_is_faulty_but_alive(runn
 async def test_zone_goes_dark_below_min_live_and_is_judged(running) -> None:
     app, dev = running
     found = []
-    app.listeners.append(found.extend)
+    app.watch.listeners.append(found.extend)
     await asyncio.to_thread(dev.beat, "panhe-ms", "camera", "cam-dg-01")
     for cam in ("cam-dg-02", "cam-dg-03"):
         await asyncio.to_thread(dev.send, f"campus/panhe-ms/camera/{cam}/status", "offline")
@@ -157,7 +157,7 @@ async def test_alarm_event_is_stored_once_and_a_repeat_is_a_duplicate(running, t
         with db.session() as s:
             return list(s.scalars(select(AlarmEventRecord)))
 
-    stored = await app.db_call(stored_events)
+    stored = await app.db.call(stored_events)
     assert [(e.device, e.event_id, e.type) for e in stored] == [("alarm-gate", "press-1", "press")]
     text = await metrics_text(app)
     assert sample(text, "campus_alarm_events_total", school="panhe-ms", device="alarm-gate", type="press") == 1.0
@@ -246,7 +246,7 @@ async def test_health_and_readiness(running) -> None:
 
 
 async def test_readyz_is_not_ready_without_a_broker(tmp_path: Path) -> None:
-    from monitor.collector import free_port
+    from tests.integration.mosquitto import free_port
 
     app = make_app(free_port(), tmp_path)
     await app.start()
@@ -267,7 +267,7 @@ def test_database_holds_no_password_in_errors() -> None:
 async def test_an_alarm_event_from_a_down_panel_brings_it_back_and_clears_its_judgement(running) -> None:
     app, dev = running
     found = []
-    app.listeners.append(found.extend)
+    app.watch.listeners.append(found.extend)
     await asyncio.to_thread(dev.send, "campus/panhe-ms/alarm/alarm-gate/status", "offline")
     await wait_for(lambda: state(app, "panhe-ms", "alarm", "alarm-gate") == "down", 2)
     await asyncio.to_thread(dev.send, "campus/panhe-ms/alarm/alarm-gate/event",

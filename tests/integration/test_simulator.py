@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devices.model import KIND_OF_SEGMENT, Registry
 from devices.payload import Invalid, decode_alarm_event, decode_fix, decode_heartbeat, decode_status
 from devices.registry import parse_registry
-from monitor.simulator import BAD_KINDS, Action, Simulator, Verb, main, parse_action, run_load
+from monitor.tools.simulator import BAD_KINDS, Action, Simulator, Verb, main, parse_action, run_load
 from tests.integration.mosquitto import run_mosquitto
 
 pytestmark = pytest.mark.integration

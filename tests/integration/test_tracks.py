@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import func, select
 
 from devices.registry import parse_registry
-from monitor import tracks
 from monitor.app import App
 from monitor.config import BusesConfig
 from monitor.storage.db import Database
@@ -31,10 +30,7 @@ TOPIC = "campus/panhe-ms/bus/bus-023/gps"
 
 def build_app(port: int, tmp_path: Path, buses: BusesConfig = BUSES) -> App:
     cfg = dataclasses.replace(make_config(port, f"sqlite:///{tmp_path / 'campus.db'}"), buses=buses)
-    app = App(cfg, parse_registry(SMALL_REGISTRY, "registry.yaml"), ("registry.yaml", SMALL_REGISTRY))
-    if getattr(app, "tracks", None) is None:  # until App.__init__ installs it
-        tracks.install(app)
-    return app
+    return App(cfg, parse_registry(SMALL_REGISTRY, "registry.yaml"), ("registry.yaml", SMALL_REGISTRY))
 
 
 def along(metres: float) -> tuple[float, float]:
@@ -83,12 +79,12 @@ async def test_published_fixes_are_downsampled_stored_and_expired(tmp_path: Path
         assert len(body["items"]) == 2  # the stored, downsampled track, through the API
 
         await wait_for(lambda: app.tracks.written == 3, 5)  # the batch writer, every ~2 s
-        assert await app.db_call(stored_rows) == [(base, False), (base + 5, False), (base + 10, False)]
+        assert await app.db.call(stored_rows) == [(base, False), (base + 5, False), (base + 10, False)]
 
         assert await app.tracks.sweep(base + 5 + KEEP_S - 0.5) == 1  # only the first is older than the period
         assert [f.ts for f in await app.tracks.since("bus-023", 0.0)] == [base + 5, base + 10]
         assert await app.tracks.sweep(base + 10 + KEEP_S + 1) == 2
-        assert await app.db_call(count_rows) == 0
+        assert await app.db.call(count_rows) == 0
     finally:
         await app.stop()
 
@@ -126,7 +122,7 @@ async def test_an_off_route_turn_marks_a_track_point_with_its_state(tmp_path: Pa
         await wait_for(lambda: app.buses.watches["bus-023"].snapshot().last_fix_ts == base + 10, 5)
         assert app.buses.watches["bus-023"].snapshot().off_route
         await app.tracks.flush()
-        rows = await app.db_call(stored_rows)
+        rows = await app.db.call(stored_rows)
         assert rows[0] == (base, False) and rows[-1][1] is True and len(rows) == 2
     finally:
         dev.close()

@@ -47,7 +47,7 @@ def test_empty_config_means_every_default() -> None:
 def test_contract_example_gives_the_contract_values() -> None:
     cfg = parse_config(CONTRACT_EXAMPLE, "campus.toml")
     assert cfg.tickets.open_after_s == 600 and cfg.buses.off_route_fixes == 3
-    assert cfg.receivers == ({"kind": "webhook", "url": "http://127.0.0.1:9000/hook"},)
+    assert [(r.kind, r.url) for r in cfg.receivers] == [("webhook", "http://127.0.0.1:9000/hook")]
 
 
 def test_values_given_replace_defaults_and_leave_the_rest() -> None:
@@ -66,9 +66,15 @@ def test_whole_number_given_for_a_seconds_key_is_kept_as_seconds() -> None:
     assert cfg.tickets.verify_s == 60.0 and cfg.database.persist_every_s == 2.0
 
 
-def test_several_receivers_are_kept_in_order() -> None:
-    cfg = parse_config('[[receivers]]\nkind = "webhook"\n[[receivers]]\nkind = "email"\nto = ["a@b.c"]\n')
-    assert [r["kind"] for r in cfg.receivers] == ["webhook", "email"]
+def test_several_receivers_are_parsed_once_and_kept_in_order() -> None:
+    cfg = parse_config('[[receivers]]\nkind = "webhook"\nurl = "http://127.0.0.1:9000/hook"\n'
+                       '[[receivers]]\nkind = "email"\nname = "mail"\nhost = "127.0.0.1"\nfrom = "m@b.c"\nto = ["a@b.c"]\n')
+    assert [(r.kind, r.name) for r in cfg.receivers] == [("webhook", "webhook"), ("email", "mail")]
+
+
+def test_a_bad_receiver_is_a_config_error_naming_the_file_and_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"campus.toml: \[\[receivers\]\] #1: url"):
+        parse_config('[[receivers]]\nkind = "webhook"\n', "campus.toml")
 
 
 ERRORS = [

@@ -7,7 +7,7 @@ from collections import Counter
 
 import yaml
 
-from monitor.district import DEMO_FAILURES, district_registry, synthetic_registry, write_district
+from monitor.tools.district import DEMO_FAILURES, district_registry, synthetic_registry, write_district
 
 ID = re.compile(r"^[a-z0-9-]{1,64}$")
 ZONE_KINDS = {"dormitory", "canteen", "gate", "classroom", "playground", "other"}

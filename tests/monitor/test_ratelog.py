@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from monitor.ratelog import RateLimitedLog, truncate
+from monitor.mqtt.ratelog import RateLimitedLog, truncate
 
 T0 = 1_764_000_000.0
 

@@ -10,8 +10,8 @@ import pytest
 
 from devices.model import Heartbeat, Registry, Route
 from devices.registry import parse_registry
-from monitor.district import DEMO_FAILURES, district_registry, dump_registry
-from monitor.simulator import (
+from monitor.tools.district import DEMO_FAILURES, district_registry, dump_registry
+from monitor.tools.simulator import (
     BAD_KINDS,
     Action,
     BusMotion,

@@ -18,6 +18,7 @@ import hmac
 import math
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,35 +28,31 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from alerts.tickets import TicketError
 from devices.liveness import State
-from devices.model import DeviceKind
-from monitor.api import (
-    TICKET_STATUSES,
-    ack_alert,
-    count_firing_alerts,
-    find_bus,
-    fix_view,
-    query_alerts,
-    ticket_action,
-    ticket_view,
-    track_of,
-)
-from monitor.auth import AuthError, Principal, require
-from monitor.http import APP_KEY, AUTH_KEY, PRINCIPAL, HttpError, iso
-from monitor.storage.auth_tables import find_principal
-from monitor.tickets import Actor, audit, get_ticket, list_tickets
+from devices.model import DeviceKind, Route
+from monitor.http.actions import PRINCIPAL, TICKET_STATUSES, ack_alert, find_bus, ticket_action, track_of
+from monitor.http.auth import AuthError, Principal, require
+from monitor.http.context import HttpContext, context
+from monitor.http.errors import HttpError
+from monitor.http.views import alert_view, fix_view, school_view, ticket_view
+from monitor.storage import alert_store
+from monitor.storage.audit_store import Actor, audit
+from monitor.storage.ticket_store import get_ticket, list_tickets
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "csm_session"
 LANG_COOKIE = "csm_lang"
 SESSION_IDLE_S = 12 * 3600.0
-RECHECK_S = 10.0
+RECHECK_S = 0.5  # a revoked token ends its sessions within this
 REFRESH_S = 5
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
-SESSIONS_KEY = web.AppKey("page_sessions", object)
-JINJA_KEY = web.AppKey("jinja", object)
+SESSIONS_KEY = web.AppKey("page_sessions", "Sessions")
+JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
+SESSION = web.RequestKey("session", "Session")
+FORM = web.RequestKey("form", MultiDictProxy)
 
 TEXT: dict[str, tuple[str, str]] = {
     "title": ("校园安全监控", "Campus Safety Monitor"),
@@ -120,7 +117,7 @@ class Sessions:
 
 
 async def session_of(request: web.Request) -> Session | None:
-    sessions: Sessions = request.app[SESSIONS_KEY]  # type: ignore[assignment]
+    sessions = request.app[SESSIONS_KEY]
     sid = request.cookies.get(COOKIE)
     s = sessions.items.get(sid or "")
     if s is None:
@@ -130,7 +127,7 @@ async def session_of(request: web.Request) -> Session | None:
         del sessions.items[s.id]
         return None
     if now - s.checked > RECHECK_S:  # a revoked token ends its sessions
-        found = await request.app[APP_KEY].db_call(find_principal, s.token)  # type: ignore[attr-defined]
+        found = await context(request).auth.principal_of_token(s.token)
         if found is None:
             del sessions.items[s.id]
             return None
@@ -149,7 +146,7 @@ def lang_of(request: web.Request) -> str:
 
 
 def render(request: web.Request, name: str, code: int = 200, **ctx: Any) -> web.Response:
-    env: jinja2.Environment = request.app[JINJA_KEY]  # type: ignore[assignment]
+    env = request.app[JINJA_KEY]
     lang = lang_of(request)
     index = 1 if lang == "en" else 0
 
@@ -157,7 +154,7 @@ def render(request: web.Request, name: str, code: int = 200, **ctx: Any) -> web.
         pair = TEXT.get(key)
         return pair[index] if pair else key
 
-    session: Session | None = request.get("session")
+    session: Session | None = request.get(SESSION)
     html = env.get_template(name).render(
         t=t, lang=lang, session=session, principal=session.principal if session else None,
         path=request.path_qs, quote=quote, refresh=REFRESH_S, local_time=local_time,
@@ -193,24 +190,27 @@ def error_page(request: web.Request, status: int, message: str) -> web.Response:
 # ---- guards ----------------------------------------------------------------------------------------
 
 
-def page(roles: tuple[str, ...], post: bool = False):  # type: ignore[no-untyped-def]
+PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def page(roles: tuple[str, ...], post: bool = False) -> Callable[[PageHandler], PageHandler]:
     """Decorator: a session with one of `roles` (else the login page or 403), and CSRF on POST."""
 
-    def wrap(fn):  # type: ignore[no-untyped-def]
+    def wrap(fn: PageHandler) -> PageHandler:
         async def handler(request: web.Request) -> web.StreamResponse:
             session = await session_of(request)
             if session is None:
                 if post:
                     return error_page(request, 401, "log in first")
                 raise web.HTTPFound(f"/login?next={quote(request.path_qs)}")
-            request["session"] = session
+            request[SESSION] = session
             try:
                 require(session.principal, roles)
                 if post:
                     form = await request.post()
                     if not hmac.compare_digest(str(form.get("csrf", "")), session.csrf):
                         return error_page(request, 403, "the form is stale or forged (CSRF); reload the page")
-                    request["form"] = form
+                    request[FORM] = form
                 return await fn(request)
             except AuthError as exc:
                 return error_page(request, exc.status, exc.message)
@@ -224,7 +224,7 @@ def page(roles: tuple[str, ...], post: bool = False):  # type: ignore[no-untyped
 
 
 def back_to(request: web.Request, fallback: str) -> web.HTTPFound:
-    nxt = str(request["form"].get("next", "")) if "form" in request else ""
+    nxt = str(request[FORM].get("next", "")) if FORM in request else ""
     return web.HTTPFound(nxt if nxt.startswith("/") and not nxt.startswith("//") else fallback)
 
 
@@ -236,22 +236,22 @@ async def login_form(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    auth = request.app[AUTH_KEY]
+    c = context(request)
     form = await request.post()
     nxt = str(form.get("next") or "/")
     if not nxt.startswith("/") or nxt.startswith("//"):
         nxt = "/"
-    if auth.limited(request):  # type: ignore[attr-defined]
-        return render(request, "login.html", 429, next=nxt, failed="too_many")
     token = str(form.get("token") or "").strip()
-    found = await request.app[APP_KEY].db_call(find_principal, token) if token else None  # type: ignore[attr-defined]
+    found = await c.auth.principal_of_token(token) if token else None
     if found is None:
-        auth.failed(request)  # type: ignore[attr-defined]
+        try:
+            await c.auth.failed(request.remote or "?")
+        except AuthError:
+            return render(request, "login.html", 429, next=nxt, failed="too_many")
         return render(request, "login.html", 401, next=nxt, failed="login_failed")
-    session = request.app[SESSIONS_KEY].new(token, found)  # type: ignore[attr-defined]
-    app = request.app[APP_KEY]
-    await app.db_call(audit, Actor(found.name, found.token_id, found.role, request.remote, "page"),  # type: ignore[attr-defined]
-                      "session.login", f"token-{found.token_id}", None, app.clock())  # type: ignore[attr-defined]
+    session = request.app[SESSIONS_KEY].new(token, found)
+    await c.db.call(audit, Actor(found.name, found.token_id, found.role, request.remote, "page"),
+                    "session.login", f"token-{found.token_id}", None, c.clock())
     if nxt == "/" and found.role == "maintenance":
         nxt = "/tickets"
     resp = web.HTTPFound(nxt)
@@ -262,7 +262,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @page(("bureau", "officer", "maintenance"), post=True)
 async def logout(request: web.Request) -> web.StreamResponse:
-    request.app[SESSIONS_KEY].items.pop(request["session"].id, None)  # type: ignore[attr-defined]
+    request.app[SESSIONS_KEY].items.pop(request[SESSION].id, None)
     resp = web.HTTPFound("/login")
     resp.del_cookie(COOKIE, path="/")
     raise resp
@@ -271,9 +271,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
 # ---- overview and school ---------------------------------------------------------------------------
 
 
-def school_rows(app: Any, principal: Principal, open_alerts: dict[str, dict[str, int]],
+def school_rows(c: HttpContext, principal: Principal, open_alerts: dict[str, dict[str, int]],
                 rules: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
-    judge = app.judge
+    judge = c.judge
     dead: dict[str, int] = {}
     cams: dict[str, int] = {}
     for dev in judge.devices():
@@ -286,7 +286,7 @@ def school_rows(app: Any, principal: Principal, open_alerts: dict[str, dict[str,
         if zc.dark:
             dark[school] = dark.get(school, 0) + 1
     rows = []
-    for school in app.registry.schools:
+    for school in c.registry.schools:
         if not principal.sees_school(school.id):
             continue
         sc = judge.coverage.schools.get(school.id)
@@ -306,20 +306,6 @@ def school_rows(app: Any, principal: Principal, open_alerts: dict[str, dict[str,
     return rows
 
 
-def open_by_rule(db: Any) -> dict[str, dict[str, int]]:
-    from sqlalchemy import func, select
-
-    from monitor.storage.alert_tables import AlertRecord
-
-    with db.session() as s:
-        rows = s.execute(select(AlertRecord.school, AlertRecord.rule, func.count())
-                         .where(AlertRecord.state != "resolved").group_by(AlertRecord.school, AlertRecord.rule))
-        out: dict[str, dict[str, int]] = {}
-        for school, rule, n in rows:
-            out.setdefault(school, {})[rule] = n
-        return out
-
-
 async def root(request: web.Request) -> web.StreamResponse:
     session = await session_of(request)
     if session is None:
@@ -331,24 +317,22 @@ async def root(request: web.Request) -> web.StreamResponse:
 
 @page(("bureau", "officer"))
 async def overview(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
-    principal: Principal = request["session"].principal
-    by_severity = await app.db_call(count_firing_alerts)  # type: ignore[attr-defined]
-    by_rule = await app.db_call(open_by_rule)  # type: ignore[attr-defined]
-    rows = school_rows(app, principal, by_severity, by_rule)
+    c = context(request)
+    principal: Principal = request[SESSION].principal
+    by_severity = await c.db.call(alert_store.count_firing_alerts)
+    by_rule = await c.db.call(alert_store.count_open_by_rule)
+    rows = school_rows(c, principal, by_severity, by_rule)
     return render(request, "overview.html", rows=rows, refreshing=True)
 
 
 @page(("bureau", "officer"))
 async def school_page(request: web.Request) -> web.Response:
-    from monitor.http import school_view
-
-    app = request.app[APP_KEY]
+    c = context(request)
     school_id = request.match_info["id"]
-    if app.registry.school(school_id) is None:  # type: ignore[attr-defined]
+    require(request[SESSION].principal, ("bureau", "officer"), school_id)
+    if c.registry.school(school_id) is None:
         raise HttpError(404, f"no school {school_id!r}")
-    require(request["session"].principal, ("bureau", "officer"), school_id)
-    view = school_view(app, school_id)
+    view = school_view(c, school_id)
     order = {"down": 0, "faulty": 1, "unknown": 2, "up": 3}
     view["devices"].sort(key=lambda d: (order.get(d["state"], 9), d["kind"], d["id"]))
     return render(request, "school.html", school=view, refreshing=True)
@@ -359,26 +343,27 @@ async def school_page(request: web.Request) -> web.Response:
 
 @page(("bureau", "officer"))
 async def alerts_page(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
-    principal: Principal = request["session"].principal
+    c = context(request)
+    principal: Principal = request[SESSION].principal
     state = request.query.get("state", "open")
     if state not in ("open", "firing", "acknowledged", "resolved", "all"):
         state = "open"
     schools = None if principal.all_schools else set(principal.schools)
     wanted = None if state in ("open", "all") else state
-    items, _ = await app.db_call(query_alerts, schools, wanted, None, None, 0, 500)  # type: ignore[attr-defined]
+    rows, _ = await c.db.call(alert_store.query_alerts, schools, wanted, None, None, 0, 500)
+    items = [alert_view(r) for r in rows]
     if state == "open":
         items = [a for a in items if a["state"] != "resolved"]
     states = {"firing": 0, "acknowledged": 1, "resolved": 2}
     severities = {"critical": 0, "warning": 1, "info": 2}
     items.sort(key=lambda a: (states.get(a["state"], 3), severities.get(a["severity"], 3)))  # stable: newest first within
-    names = {s.id: s.name for s in app.registry.schools}  # type: ignore[attr-defined]
+    names = {s.id: s.name for s in c.registry.schools}
     return render(request, "alerts.html", items=items, state=state, names=names, refreshing=True)
 
 
 @page(("bureau", "officer"), post=True)
 async def ack_page(request: web.Request) -> web.StreamResponse:
-    note = str(request["form"].get("note", "")).strip() or None
+    note = str(request[FORM].get("note", "")).strip() or None
     await ack_alert(request, "page", note)
     raise back_to(request, "/alerts")
 
@@ -386,7 +371,7 @@ async def ack_page(request: web.Request) -> web.StreamResponse:
 # ---- buses -----------------------------------------------------------------------------------------
 
 
-def svg_of(route: Any, fixes: list[dict[str, Any]]) -> dict[str, Any] | None:
+def svg_of(route: Route | None, fixes: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The route and the track in metres on a local plane (y up), as SVG polyline points."""
     points = [(lon, lat) for lon, lat in (route.path if route else ())] + [(f["lon"], f["lat"]) for f in fixes]
     if not points:
@@ -419,12 +404,12 @@ def svg_of(route: Any, fixes: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 @page(("bureau", "officer"))
 async def bus_page(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
+    c = context(request)
     bus = find_bus(request)
-    route = app.registry.route(bus.route)  # type: ignore[attr-defined]
-    fixes = [fix_view(f) for f in await track_of(app, bus.id, app.clock() - 3600)]  # type: ignore[attr-defined]
-    dev = app.judge.liveness.devices.get((bus.school, DeviceKind.GPS, bus.id))  # type: ignore[attr-defined]
-    school = app.registry.school(bus.school)  # type: ignore[attr-defined]
+    route = c.registry.route(bus.route)
+    fixes = [fix_view(f) for f in await track_of(c, bus.id, c.clock() - 3600)]
+    dev = c.judge.liveness.devices.get((bus.school, DeviceKind.GPS, bus.id))
+    school = c.registry.school(bus.school)
     return render(request, "bus.html", bus=bus, route=route, svg=svg_of(route, fixes), fixes=fixes[-20:][::-1],
                   gps=str(dev.state) if dev else "unknown", last_seen=dev.last_seen if dev else None,
                   school=school, refreshing=True)
@@ -435,37 +420,37 @@ async def bus_page(request: web.Request) -> web.Response:
 
 @page(("maintenance", "bureau", "officer"))
 async def tickets_page(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
-    principal: Principal = request["session"].principal
+    c = context(request)
+    principal: Principal = request[SESSION].principal
     status = request.query.get("status", "active")
     if status not in (*TICKET_STATUSES, "active", "all"):
         status = "active"
     schools = None if principal.all_schools else set(principal.schools)
     wanted = status if status in TICKET_STATUSES else None
-    items = await app.db_call(list_tickets, schools, wanted, None, None)  # type: ignore[attr-defined]
+    items = await c.db.call(list_tickets, schools, wanted, None, None)
     if status == "active":
         items = [t for t in items if t.is_open]
-    names = {s.id: s.name for s in app.registry.schools}  # type: ignore[attr-defined]
+    names = {s.id: s.name for s in c.registry.schools}
     return render(request, "tickets.html", items=[ticket_view(t) for t in items[:500]], status=status, names=names,
-                  statuses=TICKET_STATUSES, schools=[s for s in app.registry.schools if principal.sees_school(s.id)],  # type: ignore[attr-defined]
+                  statuses=TICKET_STATUSES, schools=[s for s in c.registry.schools if principal.sees_school(s.id)],
                   refreshing=True)
 
 
 @page(("maintenance", "bureau", "officer"))
 async def ticket_page(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
-    found = await app.db_call(get_ticket, request.match_info["id"])  # type: ignore[attr-defined]
+    c = context(request)
+    found = await c.db.call(get_ticket, request.match_info["id"])
     if found is None:
         raise HttpError(404, "no such ticket")
     ticket, notes = found
-    require(request["session"].principal, ("maintenance", "bureau", "officer"), ticket.school)
-    names = {s.id: s.name for s in app.registry.schools}  # type: ignore[attr-defined]
+    require(request[SESSION].principal, ("maintenance", "bureau", "officer"), ticket.school)
+    names = {s.id: s.name for s in c.registry.schools}
     return render(request, "ticket.html", ticket=ticket_view(ticket, notes), names=names, refreshing=True)
 
 
-def _ticket_post(what: str):  # type: ignore[no-untyped-def]
+def _ticket_post(what: str) -> PageHandler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        form = request["form"]
+        form = request[FORM]
         data = {k: str(v) for k, v in form.items() if k in ("note", "assignee", "school", "device", "kind") and str(v).strip()}
         try:
             ticket = await ticket_action(request, what, data, "page")
@@ -504,5 +489,3 @@ def add_pages(web_app: web.Application) -> None:
         r.add_post(f"/tickets/{{id}}/{what}", page(roles, post=True)(_ticket_post(what)))
     r.add_static("/static/", HERE / "static", append_version=True)
 
-
-__all__ = ["add_pages", "iso"]

@@ -1,13 +1,15 @@
-"""The bus edge: one `BusWatch` per bus fed the collector's fixes, a once-a-second tick, and the §6 bus
-metrics. Routes are projected once and shared by their buses.
+"""The bus desk: one `BusWatch` per bus fed the collector's fixes, ticked once a second by the device
+watch, and the §6 bus metrics. Routes are projected once and shared by their buses.
+
+The bus watch's last accepted fix is the one source of a bus's position: the API, the pages and the
+`campus_bus_latitude`/`longitude` gauges all read it from `BusWatch.snapshot()`. Accepted fixes are
+handed on to the stored track.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -16,60 +18,60 @@ from devices.events import Fix, Judgement
 from devices.fixes import FixReason
 from devices.geometry import RouteLine
 from devices.liveness import Device
+from devices.model import Registry
+from monitor.config import BusesConfig
+from monitor.services.tracks import TrackStore
+from monitor.storage.bus_tables import DetourRecord
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0
 
 
 class BusDesk:
-    def __init__(self, app: Any) -> None:
-        cfg = app.cfg.buses
+    def __init__(self, cfg: BusesConfig, registry: Registry, tracks: TrackStore, clock: Callable[[], float]) -> None:
         rules = BusRules(off_route_after_s=cfg.off_route_after_s, off_route_fixes=cfg.off_route_fixes,
                          overspeed_after_s=cfg.overspeed_after_s)
-        self.app = app
-        routes = {r.id: r for r in app.registry.routes}
-        lines = {r.id: RouteLine.from_route(r) for r in app.registry.routes}
+        self.registry = registry
+        self.tracks = tracks
+        self.clock = clock
+        self.routes = {r.id: r for r in registry.routes}
+        lines = {r.id: RouteLine.from_route(r) for r in registry.routes}
         self.watches: dict[str, BusWatch] = {
-            b.id: BusWatch(b, routes[b.route], lines[b.route], rules) for b in app.registry.buses
+            b.id: BusWatch(b, self.routes[b.route], lines[b.route], rules) for b in registry.buses
         }
         self.dropped: dict[str, int] = {}
-        self._task: asyncio.Task[None] | None = None
 
     def on_fix(self, dev: Device, fix: Fix) -> list[Judgement]:
         watch = self.watches.get(dev.id)
         if watch is None:
             return []
-        obs = watch.observe(fix, self.app.clock())
+        obs = watch.observe(fix, self.clock())
         if obs.reason is not FixReason.ACCEPTED:
             self.dropped[obs.reason] = self.dropped.get(obs.reason, 0) + 1
             log.debug("fix of %s dropped: %s", dev.id, obs.reason)
-        elif getattr(self.app, "tracks", None) is not None:
-            self.app.tracks.on_fix(dev, fix, watch.snapshot())
+        else:
+            self.tracks.on_fix(fix, watch.snapshot())
         return obs.judgements
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._ticker(), name="bus-ticker")
+    def restore_detours(self, detours: Iterable[DetourRecord]) -> int:
+        """Hand stored detours back to the bus watches, so a restart does not turn a declared detour into
+        an alert; returns how many were restored."""
+        restored = 0
+        for r in sorted(detours, key=lambda r: r.starts):
+            watch = self.watches.get(r.bus)
+            if watch is not None and r.ends > r.starts:
+                watch.declare_detour(r.starts, r.ends, r.reason)
+                restored += 1
+        return restored
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+    def tick(self, now: float) -> list[Judgement]:
+        found: list[Judgement] = []
+        for watch in self.watches.values():
             try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def _ticker(self) -> None:
-        while True:
-            await asyncio.sleep(TICK_S)
-            now = self.app.clock()
-            found: list[Judgement] = []
-            for watch in self.watches.values():
-                try:
-                    found.extend(watch.tick(now))
-                except Exception:  # noqa: BLE001
-                    log.exception("bus tick failed for %s", watch.bus.id)
-            if found:
-                self.app.judgements(found)
+                found.extend(watch.tick(now))
+            except Exception:  # noqa: BLE001
+                log.exception("bus tick failed for %s", watch.bus.id)
+        return found
 
     def metrics(self) -> Iterable[Metric]:
         labels = ["school", "bus", "route"]
@@ -81,7 +83,7 @@ class BusDesk:
             "lon": GaugeMetricFamily("campus_bus_longitude", "Last accepted longitude", labels=labels),
             "limit": GaugeMetricFamily("campus_bus_speed_limit_kmh", "The route's speed limit", labels=labels),
         }
-        routes = {r.id: r for r in self.app.registry.routes}
+        routes = self.routes
         for watch in self.watches.values():
             snap = watch.snapshot()
             lv = [snap.school, snap.bus, snap.route]
@@ -100,11 +102,3 @@ class BusDesk:
         for reason, n in self.dropped.items():
             dropped.add_metric([str(reason)], n)
         yield dropped
-
-
-def install(app: Any) -> BusDesk:
-    desk = BusDesk(app)
-    app.buses = desk
-    app.metric_sources.append(desk.metrics)
-    app.services.append(desk)
-    return desk

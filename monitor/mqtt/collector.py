@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import ssl
 import time
 from collections import Counter
@@ -39,7 +38,7 @@ from devices.payload import (
     decode_status,
 )
 from monitor.config import MqttConfig, mask_url
-from monitor.ratelog import RateLimitedLog, truncate
+from monitor.mqtt.ratelog import RateLimitedLog, truncate
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,9 @@ _MAX_BATCH = 512
 
 class Sink(Protocol):
     def judgements(self, items: list[Judgement]) -> None: ...
-    def alarm_event(self, dev: Device, ev: AlarmEvent, ack: Callable[[], None]) -> None: ...
+    def alarm_event(self, dev: Device, ev: AlarmEvent, done: Callable[[Outcome | None], None]) -> None:
+        """Store the event, then call `done(outcome)`; an event never stored is never acknowledged."""
+        ...
     def fix(self, dev: Device, fix: Fix) -> list[Judgement]: ...
     def link(self, up: bool, now: float) -> None: ...
 
@@ -327,10 +328,15 @@ class Collector:
                 if loop is not None:
                     loop.call_soon_threadsafe(client.ack, mid, qos)
 
-        self.sink.alarm_event(dev, ev, ack)
+        kind = dev.kind
 
-    def count(self, kind: str, outcome: Outcome) -> None:
-        self.counts[(kind, outcome)] += 1
+        def done(outcome: Outcome | None) -> None:
+            """The event is stored (or known): acknowledge it to the broker and count it."""
+            ack()
+            if outcome is not None:
+                self.counts[(kind, outcome)] += 1
+
+        self.sink.alarm_event(dev, ev, done)
 
     def _unknown(self, topic: str, payload: bytes, now: float) -> None:
         parts = topic.split("/")
@@ -347,9 +353,3 @@ class Collector:
 
 def _noop() -> None:
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

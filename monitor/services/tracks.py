@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import delete, insert, select
+from collections.abc import Callable
 
 from devices.bus import BusSnapshot
 from devices.events import Fix
-from devices.liveness import Device
 from devices.track import Downsampler, TrackFlags
-from monitor.storage.db import Database
-from monitor.storage.track_tables import BusFixRecord
+from monitor.config import BusesConfig
+from monitor.storage.runner import DbThread
+from monitor.storage.track_store import KeptFix, delete_fixes_before, read_fixes, write_fixes
+from monitor.tasks import cancel_and_wait, every
 
 log = logging.getLogger(__name__)
 
@@ -26,39 +24,12 @@ SWEEP_S = 600.0
 MAX_BUFFERED = 200_000  # fixes held while the database is failing; the oldest are dropped past this
 
 
-@dataclass(frozen=True, slots=True)
-class KeptFix:
-    fix: Fix
-    off_route: bool
-
-
-def write_fixes(db: Database, batch: list[KeptFix]) -> None:
-    rows = [{"bus": k.fix.bus, "school": k.fix.school, "ts": k.fix.ts, "received": k.fix.received,
-             "lat": k.fix.lat, "lon": k.fix.lon, "speed_kmh": k.fix.speed_kmh, "heading": k.fix.heading,
-             "off_route": k.off_route} for k in batch]
-    with db.session() as s:
-        s.execute(insert(BusFixRecord), rows)
-
-
-def read_fixes(db: Database, bus: str, since: float) -> list[Fix]:
-    with db.session() as s:
-        rows = s.scalars(select(BusFixRecord).where(BusFixRecord.bus == bus, BusFixRecord.ts >= since)
-                         .order_by(BusFixRecord.ts, BusFixRecord.id))
-        return [Fix(r.school, r.bus, r.ts, r.received, r.lat, r.lon, r.speed_kmh, r.heading) for r in rows]
-
-
-def delete_fixes_before(db: Database, before: float) -> int:
-    with db.session() as s:
-        result = s.execute(delete(BusFixRecord).where(BusFixRecord.ts < before))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
 class TrackStore:
     """Keeps, buffers, writes, reads and expires the track of every bus. Runs on the event loop."""
 
-    def __init__(self, app: Any) -> None:
-        cfg = app.cfg.buses
-        self.app = app
+    def __init__(self, cfg: BusesConfig, db: DbThread, clock: Callable[[], float]) -> None:
+        self.db = db
+        self.clock = clock
         self.keep_s: float = cfg.track_keep_s
         self.sampler = Downsampler(cfg.track_min_interval_s, cfg.track_min_distance_m)
         self._pending: list[KeptFix] = []
@@ -69,9 +40,8 @@ class TrackStore:
 
     # ---- in ---------------------------------------------------------------------------------------
 
-    def on_fix(self, dev: Device, fix: Fix, snapshot: BusSnapshot) -> bool:
-        """An accepted fix of bus `dev` and the bus's state after it; True when it is kept."""
-        del dev
+    def on_fix(self, fix: Fix, snapshot: BusSnapshot) -> bool:
+        """An accepted fix and the bus's state after it; True when it is kept."""
         if not self.sampler.keep(fix, TrackFlags(snapshot.off_route, snapshot.overspeed)):
             return False
         self._pending.append(KeptFix(fix, snapshot.off_route))
@@ -87,7 +57,7 @@ class TrackStore:
             return 0
         self._writing, self._pending = self._pending, []
         try:
-            await self.app.db_call(write_fixes, self._writing)
+            await self.db.call(write_fixes, self._writing)
         except Exception:  # noqa: BLE001
             log.exception("writing %d track fixes failed; kept for the next try", len(self._writing))
             self._pending[:0] = self._writing
@@ -105,14 +75,14 @@ class TrackStore:
     async def since(self, bus: str, t: float) -> list[Fix]:
         """The bus's kept fixes with a unit time at or after `t`, stored and not yet written, oldest first."""
         before = self._unwritten(bus, t)
-        stored = await self.app.db_call(read_fixes, bus, t)
+        stored = await self.db.call(read_fixes, bus, t)
         by_ts = {f.ts: f for f in (*stored, *before, *self._unwritten(bus, t))}
         return [by_ts[ts] for ts in sorted(by_ts)]
 
     async def sweep(self, now: float | None = None) -> int:
         """Delete stored fixes older than `track_keep_s`; returns how many."""
-        now = self.app.clock() if now is None else now
-        gone = await self.app.db_call(delete_fixes_before, now - self.keep_s)
+        now = self.clock() if now is None else now
+        gone = await self.db.call(delete_fixes_before, now - self.keep_s)
         if gone:
             log.info("track retention: deleted %d fixes older than %.0f s", gone, self.keep_s)
         return gone
@@ -120,31 +90,9 @@ class TrackStore:
     # ---- service ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._every(FLUSH_S, self.flush), name="track-flush"),
-                       asyncio.create_task(self._every(SWEEP_S, self.sweep), name="track-sweep")]
+        self._tasks = [every(FLUSH_S, self.flush, "track-flush"), every(SWEEP_S, self.sweep, "track-sweep")]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         await self.flush()
-
-    async def _every(self, period: float, job: Any) -> None:
-        while True:
-            await asyncio.sleep(period)
-            try:
-                await job()
-            except Exception:  # noqa: BLE001
-                log.exception("track job %s failed", getattr(job, "__name__", job))
-
-
-def install(app: Any) -> TrackStore:
-    store = TrackStore(app)
-    app.tracks = store
-    app.services.append(store)
-    return store

@@ -36,7 +36,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.model import TOPIC_SEGMENT, DeviceKind, DeviceSpec, Registry, Route
 from devices.registry import load_registry, parse_registry
-from monitor.district import DEMO_FAILURES, dump_registry, synthetic_registry
+from monitor.tools.district import DEMO_FAILURES, dump_registry, synthetic_registry
 
 log = logging.getLogger(__name__)
 
@@ -773,7 +773,7 @@ def _registry(args: argparse.Namespace) -> Registry:
         return load_registry(args.registry)
     if args.load:
         return parse_registry(dump_registry(synthetic_registry(args.load)), "<synthetic>")
-    from monitor.district import district_registry
+    from monitor.tools.district import district_registry
 
     return parse_registry(dump_registry(district_registry()), "<demo district>")
 

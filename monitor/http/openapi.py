@@ -1,6 +1,6 @@
 """The OpenAPI 3 document of the HTTP API, served at `/api/v1/openapi.json`.
 
-Written by hand next to the routes (`monitor.http`, `monitor.api`); `tests/integration/test_api.py`
+Written by hand next to the routes (`monitor.http.server`, `monitor.http.api.legacy`); `tests/integration/test_api.py`
 checks that every route is in it and runs schemathesis against the live server with it.
 """
 
@@ -8,6 +8,19 @@ from __future__ import annotations
 
 from functools import cache
 from typing import Any
+
+from alerts.model import AlertState
+from alerts.tickets import TicketStatus
+from devices.events import Severity
+from devices.liveness import State
+from devices.model import DeviceKind
+
+#: Every enumeration the API shows, derived from its enum (never typed out again here).
+KINDS = [str(k) for k in DeviceKind]
+STATES = [str(s) for s in State]
+ALERT_STATES = [str(s) for s in AlertState]
+TICKET_STATUSES = [str(s) for s in TicketStatus]
+SEVERITIES = [str(s) for s in Severity]
 
 NULL_STR = {"type": ["string", "null"]}
 TIME = {"type": ["string", "null"], "description": "RFC 3339, UTC"}
@@ -80,8 +93,8 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["id", "school", "kind", "state", "last_seen"],
         "properties": {
             "id": {"type": "string"}, "school": {"type": "string"},
-            "kind": {"type": "string", "enum": ["camera", "alarm", "gps"]}, "zone": NULL_STR,
-            "state": {"type": "string", "enum": ["unknown", "up", "faulty", "down"]},
+            "kind": {"type": "string", "enum": KINDS}, "zone": NULL_STR,
+            "state": {"type": "string", "enum": STATES},
             "last_seen": TIME, "last_seen_ts": {"type": ["number", "null"]}, "since": TIME, "reason": NULL_STR,
         },
     },
@@ -120,7 +133,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["id", "rule", "severity", "state", "school", "subject", "started_at"],
         "properties": {
             "id": {"type": "string"}, "rule": {"type": "string"},
-            "severity": {"type": "string"}, "state": {"type": "string", "enum": ["firing", "acknowledged", "resolved"]},
+            "severity": {"type": "string"}, "state": {"type": "string", "enum": ALERT_STATES},
             "school": {"type": "string"}, "subject": {"type": "string"}, "zone": NULL_STR, "summary": {"type": "string"},
             "summaries": {"type": "object"}, "started_at": TIME, "updated_at": TIME, "acked_by": NULL_STR,
             "acked_at": TIME, "note": NULL_STR, "escalation": {"type": "integer"}, "flapping": {"type": "boolean"},
@@ -132,7 +145,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "string"}, "school": {"type": "string"}, "kind": {"type": "string"},
             "device": {"type": "string"}, "zone": NULL_STR,
-            "status": {"type": "string", "enum": ["open", "in_progress", "verifying", "closed"]},
+            "status": {"type": "string", "enum": TICKET_STATUSES},
             "opened_at": TIME, "updated_at": TIME, "opened_by": {"type": "string"}, "down_since": TIME,
             "assignee": NULL_STR, "resolved_at": TIME, "resolved_by": NULL_STR, "closed_at": TIME,
             "reopened": {"type": "integer"}, "notes": {"type": "integer"}, "repair_s": {"type": ["number", "null"]},
@@ -185,14 +198,14 @@ def _paths() -> dict[str, Any]:
                                             [_path_id("school id")])},
         "/api/v1/devices": {"get": _op("devices with state and last_seen", "bureau, officer (its schools)",
                                        _read(_list_of("Device")), [
-                                           _q("state", "unknown, up, faulty or down", {"type": "string", "enum": ["unknown", "up", "faulty", "down"]}),
+                                           _q("state", ", ".join(STATES), {"type": "string", "enum": STATES}),
                                            SCHOOL,
-                                           _q("kind", "camera, alarm or gps", {"type": "string", "enum": ["camera", "alarm", "gps"]}),
+                                           _q("kind", ", ".join(KINDS), {"type": "string", "enum": KINDS}),
                                            *PAGING])},
         "/api/v1/alerts": {"get": _op("alerts, newest first", "bureau, officer (its schools)", _read(_list_of("Alert")), [
-            _q("state", "firing, acknowledged or resolved", {"type": "string", "enum": ["firing", "acknowledged", "resolved"]}),
+            _q("state", ", ".join(ALERT_STATES), {"type": "string", "enum": ALERT_STATES}),
             SCHOOL, _q("rule", "a contract §3 rule"),
-            _q("severity", "info, warning or critical", {"type": "string", "enum": ["info", "warning", "critical"]}),
+            _q("severity", ", ".join(SEVERITIES), {"type": "string", "enum": SEVERITIES}),
             *PAGING])},
         "/api/v1/alerts/{id}": {"get": _op("one alert with its history", "bureau, officer of its school",
                                            _read(_ref("Alert")), [_path_id("alert id")])},
@@ -202,13 +215,13 @@ def _paths() -> dict[str, Any]:
             "get": _op("repair tickets, newest first; without `status` every status", "maintenance, bureau, officer (its schools)",
                        _read(_list_of("Ticket")), [
                            _q("status", "open, in_progress, verifying or closed",
-                              {"type": "string", "enum": ["open", "in_progress", "verifying", "closed"]}),
+                              {"type": "string", "enum": TICKET_STATUSES}),
                            SCHOOL, _q("device", "a device id"), _q("assignee", "a crew member"), *PAGING]),
             "post": _op("open a ticket by hand for a device", "maintenance, bureau, officer of its school",
                         _write(_ref("Ticket"), 201), None, {
                             "type": "object", "required": ["school", "device"],
                             "properties": {"school": {"type": "string"}, "device": {"type": "string"},
-                                           "kind": {"type": "string", "enum": ["camera", "alarm", "gps"]},
+                                           "kind": {"type": "string", "enum": KINDS},
                                            "note": {"type": "string", "maxLength": 2000}}}),
         },
         "/api/v1/tickets/{id}": {"get": _op("one ticket with its notes", "maintenance, bureau, officer of its school",

@@ -19,11 +19,11 @@ import platformdirs
 from devices.liveness import State
 from devices.registry import parse_registry
 from monitor.app import App
-from monitor.broker import EmbeddedBroker, pick_port
 from monitor.config import Config, DatabaseConfig, HttpConfig, MqttConfig, parse_listen
-from monitor.district import district_registry, dump_registry
-from monitor.simulator import Simulator, demo_scenario
 from monitor.storage.auth_tables import create_token
+from monitor.tools.broker import EmbeddedBroker, pick_port
+from monitor.tools.district import district_registry, dump_registry
+from monitor.tools.simulator import Simulator, demo_scenario
 
 log = logging.getLogger(__name__)
 STATUS_EVERY_S = 5.0
@@ -65,7 +65,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     )
     app = App(cfg, registry, (str(registry_file), text))
     await app.start()
-    _, token = await app.db_call(create_token, "bureau", [], "demo bureau")
+    _, token = await app.db.call(create_token, "bureau", [], "demo bureau")
     scenario = [] if args.no_failures else demo_scenario()
     sim = Simulator(registry, broker.url, rate=args.rate, scenario=scenario, client_id="campus-simulator")
     await sim.start()

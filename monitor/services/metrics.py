@@ -1,31 +1,57 @@
 """Prometheus metrics (contract §6), built fresh at each scrape from the service's state.
 
-One custom collector over the judge, the collector's counters and the other engines: no gauge objects
-kept in step by hand, and no stale series after a device leaves the registry.
+Every part that has figures offers a `metrics()` generator of metric families; `metrics_registry`
+registers each of them, one way, in the service's own `CollectorRegistry`. No gauge objects kept in
+step by hand, and no stale series after a device leaves the registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from devices.liveness import LIVE_STATES
+from devices.judge import Judge
+from devices.liveness import LIVE_STATES, State
 from devices.model import DeviceKind
 
 _DEVICE_LABELS = ["school", "kind", "device", "zone"]
 
 
-class CampusCollector(Collector):
-    def __init__(self, app: Any) -> None:
-        self.app = app
+MetricSource = Callable[[], Iterable[Metric]]
+
+
+class Families(Collector):
+    """A prometheus_client collector over a part's `metrics()`."""
+
+    def __init__(self, source: MetricSource) -> None:
+        self.source = source
 
     def collect(self) -> Iterator[Metric]:
-        app = self.app
-        judge = app.judge
+        yield from self.source()
+
+
+def metrics_registry(sources: Iterable[MetricSource]) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    for source in sources:
+        registry.register(Families(source))
+    return registry
+
+
+class DeviceMetrics:
+    """Devices, zones, schools, alarm events and the collector's message counts (contract §6)."""
+
+    def __init__(self, judge: Judge, alarm_counts: Mapping[tuple[str, str, str], int],
+                 message_counts: Mapping[tuple[str, str], int], connected: Callable[[], bool]) -> None:
+        self.judge = judge
+        self.alarm_counts = alarm_counts
+        self.message_counts = message_counts
+        self.connected = connected
+
+    def metrics(self) -> Iterator[Metric]:
+        judge = self.judge
         up = GaugeMetricFamily("campus_device_up", "1 when the device is up or faulty, 0 when down or unknown", labels=_DEVICE_LABELS)
         seen = GaugeMetricFamily("campus_device_last_seen_timestamp_seconds", "When the device was last heard (Unix seconds)", labels=_DEVICE_LABELS)
         counts: dict[tuple[str, str], int] = {}
@@ -58,28 +84,19 @@ class CampusCollector(Collector):
         yield offline
 
         events = CounterMetricFamily("campus_alarm_events", "Alarm panel events stored", labels=["school", "device", "type"])
-        for (school, device, kind), n in app.alarm_counts.items():
+        for (school, device, kind), n in self.alarm_counts.items():
             events.add_metric([school, device, kind], n)
         yield events
 
         msgs = CounterMetricFamily("campus_messages", "MQTT messages by outcome", labels=["kind", "outcome"])
-        for (kind, outcome), n in app.collector.counts.items():
+        for (kind, outcome), n in self.message_counts.items():
             msgs.add_metric([str(kind), str(outcome)], n)
         yield msgs
 
         yield GaugeMetricFamily("campus_mqtt_connected", "1 while the monitor is connected to the broker",
-                                value=1.0 if app.collector.connected else 0.0)
+                                value=1.0 if self.connected() else 0.0)
         devices = GaugeMetricFamily("campus_devices", "Registered devices by kind and state", labels=["kind", "state"])
         for kind in DeviceKind:
-            for state in ("unknown", "up", "faulty", "down"):
-                devices.add_metric([str(kind), state], counts.get((str(kind), state), 0))
+            for state in State:
+                devices.add_metric([str(kind), str(state)], counts.get((str(kind), str(state)), 0))
         yield devices
-        for source in self.app.metric_sources:
-            yield from source()
-
-
-def make_registry(app: Any) -> tuple[CollectorRegistry, CampusCollector]:
-    registry = CollectorRegistry(auto_describe=False)
-    collector = CampusCollector(app)
-    registry.register(collector)
-    return registry, collector

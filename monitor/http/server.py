@@ -1,0 +1,97 @@
+"""The HTTP edge: health, metrics, the JSON API (contract §5) and the pages, with one error shape.
+
+Every /api/v1 route names the roles it admits and checks the school of what it shows; an officer
+never sees another school's data. Errors are `{"error": {"status": N, "message": "..."}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from monitor.config import parse_listen
+from monitor.http.actions import PRINCIPAL, who
+from monitor.http.api import add_api_routes
+from monitor.http.auth import AuthError
+from monitor.http.context import CTX, HttpContext, context
+from monitor.http.errors import HttpError, error, json_response
+from monitor.http.pages import add_pages
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        if request.path.startswith("/api/") and request.path != "/api/v1/openapi.json":
+            request[PRINCIPAL] = await context(request).auth.principal(
+                request.headers.get("Authorization", ""), request.remote or "?")
+        return await handler(request)
+    except (AuthError, HttpError) as exc:
+        return error(exc.status, exc.message)
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return error(exc.status, exc.reason)
+        raise
+    except Exception:  # noqa: BLE001
+        log.exception("error serving %s %s", request.method, request.path)
+        return error(500, "internal error; see the monitor's log")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ok, detail = await context(request).ready()
+    return json_response({"status": "ready" if ok else "not ready", **detail}, 200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    c = context(request)
+    if not c.cfg.metrics_public:
+        request[PRINCIPAL] = await c.auth.principal(request.headers.get("Authorization", ""), request.remote or "?")
+        who(request, ("bureau", "officer", "maintenance"))
+    body = generate_latest(c.metrics)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def make_web_app(c: HttpContext) -> web.Application:
+    web_app = web.Application(middlewares=[errors_and_auth], client_max_size=64 * 1024)
+    web_app[CTX] = c
+    r = web_app.router
+    r.add_get("/healthz", healthz)
+    r.add_get("/readyz", readyz)
+    r.add_get("/metrics", metrics)
+    add_api_routes(r)
+    add_pages(web_app)
+    return web_app
+
+
+class HttpServer:
+    """The aiohttp server on `[http] listen`; `address` is the bound one (port 0 picks a free port)."""
+
+    def __init__(self, listen: str, web_app: web.Application) -> None:
+        self.listen = listen
+        self.web_app = web_app
+        self.address: tuple[str, int] | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        host, port = parse_listen(self.listen)
+        self._runner = web.AppRunner(self.web_app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = self._runner.addresses
+        self.address = (host, int(bound[0][1]) if bound else port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,234 @@
+"""Alerts in the database: their latest state and history, the outbox rows written with them, the
+maintenance windows, and the queries the API and pages make of them.
+
+`record_changes(session, changes, notices)` runs in the caller's transaction (the one that stores
+the alert change), so an alert change and its messages are stored together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from alerts.model import Alert, AlertChange, AlertState, ChangeKind, MaintenanceWindow
+from alerts.routing import Notice
+from monitor.storage.alert_tables import (
+    AlertHistoryRecord,
+    AlertRecord,
+    MaintenanceWindowRecord,
+    OutboxRecord,
+)
+from monitor.storage.db import Database
+from monitor.storage.query import where_given
+
+
+def _snapshot(alert: Alert) -> dict[str, Any]:
+    data = asdict(alert)
+    data["state"] = str(alert.state)
+    return data
+
+
+def record_changes(session: Session, changes: Iterable[AlertChange], notices: Iterable[Notice]) -> None:
+    """Store alert changes (latest snapshot + history) and their notices (outbox rows)."""
+    for change in changes:
+        alert = change.alert
+        session.merge(
+            AlertRecord(
+                id=alert.id, rule=alert.rule, severity=alert.severity, state=str(alert.state),
+                school=alert.school, subject=alert.subject, zone=alert.zone, summary=alert.summary,
+                summaries=dict(alert.summaries), detail=dict(alert.detail), event_id=alert.event_id,
+                started_at=alert.started_at, updated_at=alert.updated_at, acked_by=alert.acked_by,
+                acked_at=alert.acked_at, note=alert.note, escalation=alert.escalation,
+                flapping=alert.flapping, notified=alert.notified, version=alert.version,
+            )
+        )
+        session.flush()
+        session.add(
+            AlertHistoryRecord(
+                alert_id=alert.id, version=alert.version, kind=str(change.kind), state=str(alert.state),
+                at=change.at, actor=alert.acked_by if change.kind in (ChangeKind.ACKNOWLEDGED,) or (
+                    change.kind is ChangeKind.RESOLVED and alert.acked_at == change.at) else None,
+                note=alert.note, notified=change.notify, snapshot=_snapshot(alert),
+            )
+        )
+        if change.kind is ChangeKind.WITHHELD:
+            session.execute(
+                update(OutboxRecord)
+                .where(OutboxRecord.alert_id == alert.id, OutboxRecord.state == "pending", OutboxRecord.batch.is_(None))
+                .values(state="withdrawn")
+            )
+    for notice in notices:
+        session.add(
+            OutboxRecord(
+                receiver=notice.receiver, idempotency_key=notice.key, alert_id=notice.alert_id,
+                school=notice.school, body=notice.body, urgent=notice.urgent, created=notice.created,
+                hold_until=notice.hold_until, batch=None, attempts=0, next_attempt=notice.hold_until,
+                state="pending", kind="alert",
+            )
+        )
+    session.flush()
+
+
+# ---- reading back ----------------------------------------------------------------------------
+
+
+def alert_from_record(rec: AlertRecord) -> Alert:
+    return Alert(
+        id=rec.id, rule=rec.rule, severity=rec.severity, state=AlertState(rec.state), school=rec.school,
+        subject=rec.subject, zone=rec.zone, summary=rec.summary, started_at=rec.started_at,
+        updated_at=rec.updated_at, acked_by=rec.acked_by, acked_at=rec.acked_at, note=rec.note,
+        event_id=rec.event_id, escalation=rec.escalation, flapping=rec.flapping, notified=rec.notified,
+        version=rec.version, summaries=dict(rec.summaries or {}), detail=dict(rec.detail or {}),
+    )
+
+
+def load_open_alerts(session: Session) -> list[Alert]:
+    """Open alerts, for `AlertBook.restore` at start."""
+    rows = session.scalars(select(AlertRecord).where(AlertRecord.state != "resolved").order_by(AlertRecord.started_at))
+    return [alert_from_record(r) for r in rows]
+
+
+def load_last_tests(session: Session) -> dict[tuple[str, str], float]:
+    """The last test press of each alarm panel, for `AlertBook.note_test` at start."""
+    rows = session.execute(
+        select(AlertRecord.school, AlertRecord.subject, func.max(AlertRecord.started_at))
+        .where(AlertRecord.rule == "alarm_test")
+        .group_by(AlertRecord.school, AlertRecord.subject)
+    )
+    return {(school, panel): at for school, panel, at in rows}
+
+
+def save_maintenance(session: Session, window: MaintenanceWindow, now: float) -> None:
+    session.merge(
+        MaintenanceWindowRecord(
+            id=window.id, school=window.school, zone=window.zone, starts=window.starts, ends=window.ends,
+            reason=window.reason, created_by=window.created_by, created_at=now,
+        )
+    )
+
+
+def delete_maintenance(session: Session, window_id: str) -> bool:
+    record = session.get(MaintenanceWindowRecord, window_id)
+    if record is None:
+        return False
+    session.delete(record)
+    return True
+
+
+def load_maintenance(session: Session, now: float) -> list[MaintenanceWindow]:
+    """Windows not yet over, for `AlertBook.set_maintenance`."""
+    rows = session.scalars(select(MaintenanceWindowRecord).where(MaintenanceWindowRecord.ends > now).order_by(MaintenanceWindowRecord.starts))
+    return [
+        MaintenanceWindow(id=r.id, school=r.school, starts=r.starts, ends=r.ends, zone=r.zone, reason=r.reason, created_by=r.created_by)
+        for r in rows
+    ]
+
+
+
+
+# ---- for the API and pages -------------------------------------------------------------------
+
+
+def store_changes(db: Database, changes: list[AlertChange], notices: list[Notice]) -> None:
+    """Alert changes and their outbox rows in one transaction."""
+    with db.session() as s:
+        record_changes(s, changes, notices)
+
+
+def open_alerts(db: Database) -> list[Alert]:
+    with db.session() as s:
+        return load_open_alerts(s)
+
+
+def restore_state(db: Database, now: float) -> tuple[list[Alert], dict[tuple[str, str], float], list[MaintenanceWindow]]:
+    """What the alert book needs at start: open alerts, last test presses, maintenance windows."""
+    with db.session() as s:
+        return load_open_alerts(s), load_last_tests(s), load_maintenance(s, now)
+
+
+def maintenance_windows(db: Database, now: float) -> list[MaintenanceWindow]:
+    with db.session() as s:
+        return load_maintenance(s, now)
+
+
+def query_alerts(db: Database, schools: set[str] | None, state: str | None, rule: str | None,
+                 severity: str | None, offset: int, limit: int) -> tuple[list[AlertRecord], bool]:
+    """Alerts newest first, one page (`offset`, `limit`) and whether more follow."""
+    with db.session() as s:
+        q = where_given(select(AlertRecord), AlertRecord.school, schools,
+                        [(AlertRecord.state, state), (AlertRecord.rule, rule), (AlertRecord.severity, severity)])
+        rows = s.scalars(q.order_by(AlertRecord.started_at.desc(), AlertRecord.id).offset(offset).limit(limit + 1)).all()
+        return list(rows[:limit]), len(rows) > limit
+
+
+def alert_with_history(db: Database, alert_id: str) -> tuple[AlertRecord, list[AlertHistoryRecord]] | None:
+    with db.session() as s:
+        r = s.get(AlertRecord, alert_id)
+        if r is None:
+            return None
+        history = s.scalars(select(AlertHistoryRecord).where(AlertHistoryRecord.alert_id == alert_id)
+                            .order_by(AlertHistoryRecord.version, AlertHistoryRecord.id)).all()
+        return r, list(history)
+
+
+def count_firing_alerts(db: Database) -> dict[str, dict[str, int]]:
+    """school -> severity -> firing alerts (not yet acknowledged); for the overview page."""
+    with db.session() as s:
+        rows = s.execute(select(AlertRecord.school, AlertRecord.severity, func.count())
+                         .where(AlertRecord.state == "firing").group_by(AlertRecord.school, AlertRecord.severity))
+        out: dict[str, dict[str, int]] = {}
+        for school, severity, n in rows:
+            out.setdefault(school, {})[severity] = n
+        return out
+
+
+def count_open_by_rule(db: Database) -> dict[str, dict[str, int]]:
+    """school -> rule -> alerts not yet resolved."""
+    with db.session() as s:
+        rows = s.execute(select(AlertRecord.school, AlertRecord.rule, func.count())
+                         .where(AlertRecord.state != "resolved").group_by(AlertRecord.school, AlertRecord.rule))
+        out: dict[str, dict[str, int]] = {}
+        for school, rule, n in rows:
+            out.setdefault(school, {})[rule] = n
+        return out
+
+
+def alert_school(db: Database, alert_id: str) -> str | None:
+    with db.session() as s:
+        return s.scalar(select(AlertRecord.school).where(AlertRecord.id == alert_id))
+
+
+# ---- maintenance windows ----------------------------------------------------------------------
+
+
+def query_windows(db: Database, schools: set[str] | None, now: float) -> list[MaintenanceWindowRecord]:
+    with db.session() as s:
+        q = select(MaintenanceWindowRecord).where(MaintenanceWindowRecord.ends > now)
+        if schools is not None:
+            q = q.where(MaintenanceWindowRecord.school.in_(sorted(schools)))
+        return list(s.scalars(q.order_by(MaintenanceWindowRecord.starts, MaintenanceWindowRecord.id)))
+
+
+def save_window(db: Database, w: MaintenanceWindow, now: float) -> None:
+    with db.session() as s:
+        save_maintenance(s, w, now)
+
+
+def remove_window(db: Database, window_id: str) -> str | None:
+    """The deleted window's school, or None when there was none."""
+    with db.session() as s:
+        r = s.get(MaintenanceWindowRecord, window_id)
+        if r is None:
+            return None
+        school = r.school
+        s.delete(r)
+        return school
+
+
+def window_school(db: Database, window_id: str) -> str | None:
+    with db.session() as s:
+        return s.scalar(select(MaintenanceWindowRecord.school).where(MaintenanceWindowRecord.id == window_id))
