@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from devices.model import DeviceKind
+
 
 class Rule(StrEnum):
     CAMERA_DOWN = "camera_down"
@@ -57,6 +59,7 @@ class AlarmEvent:
     type: str  # press, test, tamper, cancel
     ts: float  # the panel's own time
     received: float  # the monitor's clock at receipt
+    kind: DeviceKind = DeviceKind.ALARM  # GPS: a bus's emergency button (`device` is the bus id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +75,4 @@ class Fix:
     speed_kmh: float | None = None
     heading: float | None = None
     hdop: float | None = None
+    passengers: int | None = None  # from the bus's card reader or counter
