@@ -241,7 +241,8 @@ class Liveness:
                 self._arm(dev, now + dev.timeout if due is None else due)
                 continue
             nvr = dev.nvr
-            if nvr is not None and nvr.state is not State.DOWN and dev not in deferred and not self._heard_since(nvr, dev, now):
+            if (nvr is not None and nvr.state is not State.DOWN and dev not in deferred
+                    and not _heard_since(nvr, self._silent_since(dev, now))):
                 # its NVR is overdue too and not judged yet: its entry (due no later) pops before this one
                 deferred.add(dev)
                 self._arm(dev, now)
@@ -259,7 +260,7 @@ class Liveness:
             return None
         own = start + dev.timeout
         nvr = dev.nvr
-        if nvr is None or own > now or nvr.state is State.DOWN or self._heard_since(nvr, dev, now):
+        if nvr is None or own > now or nvr.state is State.DOWN or _heard_since(nvr, start):
             return own
         behind = self.due(nvr, now)  # judged when its NVR is: unreachable with it, or down alone
         return None if behind is None else max(own, behind)
@@ -282,10 +283,6 @@ class Liveness:
                 start = opened
         return start
 
-    def _heard_since(self, nvr: Device, dev: Device, now: float) -> bool:
-        """Was the NVR heard after `dev` fell silent? Then the path works and the silence is the camera's."""
-        start = self._silent_since(dev, now)
-        return nvr.last_seen is not None and start is not None and nvr.last_seen > start
 
     def next_deadline(self) -> float | None:
         return self._heap[0][0] if self._heap else None
@@ -326,3 +323,8 @@ class Liveness:
         out = list(self.dirty)
         self.dirty.clear()
         return out
+
+
+def _heard_since(nvr: Device, silent_since: float | None) -> bool:
+    """Was the NVR heard after its camera fell silent? Then the path works and the silence is the camera's."""
+    return nvr.last_seen is not None and silent_since is not None and nvr.last_seen > silent_since
