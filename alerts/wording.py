@@ -117,7 +117,7 @@ def _thing(rule: str, school: str, subject: str, zone: str | None, detail: Mappi
         return f"{school_name} {names.zone(school, subject) or subject}"
     if rule == Rule.SCHOOL_OFFLINE:
         return school_name
-    kind = subject_kind(rule, dict(detail))
+    kind = subject_kind(rule, detail)
     if kind is DeviceKind.GPS:
         plate = names.bus_plate(subject)
         if zh:

@@ -8,6 +8,7 @@ alert engine turns them into alerts; storage keeps them as the judgement log.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -44,7 +45,7 @@ DOWN_RULES: dict[DeviceKind, Rule] = {
 KIND_OF_DOWN_RULE: dict[str, DeviceKind] = {str(rule): kind for kind, rule in DOWN_RULES.items()}
 
 
-def subject_kind(rule: str, detail: dict[str, Any] | None = None) -> DeviceKind | None:
+def subject_kind(rule: str, detail: Mapping[str, Any] | None = None) -> DeviceKind | None:
     """The kind of device an alert's subject is: from its down rule, else from the judgement's or
     event's `detail["kind"]` (an `alarm_pressed` of a bus is `gps`); None for zones and schools."""
     kind = KIND_OF_DOWN_RULE.get(rule)
