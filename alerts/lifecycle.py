@@ -8,6 +8,7 @@ Rules it keeps:
 - one alert per (rule, school, subject) while the condition lasts; firing -> acknowledged -> resolved;
 - `alarm_pressed` / `alarm_tampered`: one alert per event, urgent; a repeated event_id does nothing;
   a `cancel` from the same panel within `cancel_within_s` resolves it with a note, and so does an ack;
+  a bus's emergency button is the same, its subject the bus id (`detail["kind"] = "gps"`);
 - `test` presses are recorded (a `RECORDED` change, rule `alarm_test`), never alerted; a known panel
   with no test for `test_overdue_s` gets an `alarm_test_overdue` warning, resolved by the next test;
 - while a school is offline (and `offline_release_grace_s` after it is back) its device alerts are held
@@ -39,13 +40,16 @@ from alerts.model import (
     MaintenanceWindow,
 )
 from alerts.wording import Names, summaries
-from devices.events import AlarmEvent, Judgement
+from devices.events import DOWN_RULES, AlarmEvent, Judgement
+from devices.model import DeviceKind
 
 log = logging.getLogger(__name__)
 
 SCHOOL_OFFLINE = "school_offline"
 #: Device alerts held back while their school is offline (buses have their own network: not held).
-HELD_WHILE_OFFLINE = frozenset({"camera_down", "zone_dark", "alarm_panel_down"})
+HELD_WHILE_OFFLINE = frozenset(
+    {str(rule) for kind, rule in DOWN_RULES.items() if kind is not DeviceKind.GPS} | {"zone_dark"}
+)
 #: Never held back by a maintenance window.
 NEVER_IN_MAINTENANCE = frozenset({"alarm_pressed", SCHOOL_OFFLINE})
 
@@ -115,10 +119,11 @@ class AlertBook:
         if seen in self._seen_events:
             return []
         self._seen_events[seen] = now
+        detail = {"kind": str(event.kind)}
         if event.type == "press":
-            return [self._open_alert("alarm_pressed", "critical", event.school, event.device, None, {}, now, event.event_id)]
+            return [self._open_alert("alarm_pressed", "critical", event.school, event.device, None, detail, now, event.event_id)]
         if event.type == "tamper":
-            return [self._open_alert("alarm_tampered", "critical", event.school, event.device, None, {}, now, event.event_id)]
+            return [self._open_alert("alarm_tampered", "critical", event.school, event.device, None, detail, now, event.event_id)]
         if event.type == "test":
             return self._test_press(event, now)
         if event.type == "cancel":
@@ -204,11 +209,11 @@ class AlertBook:
         if not j.active:
             if existing is None or existing.flapping:
                 return []
-            changes = [self._resolve(existing, now, None)]
+            resolved = [self._resolve(existing, now, None)]
             if j.rule == SCHOOL_OFFLINE:
                 self._offline_cleared[j.school] = now
-                changes += self._release(now)
-            return changes
+                resolved += self._release(now)
+            return resolved
         downs = self._downs.setdefault(key, deque())
         downs.append(now)
         while downs and downs[0] < now - self.config.flap_window_s:
@@ -388,8 +393,10 @@ class AlertBook:
     # ---- alarm events ---------------------------------------------------------------------------
 
     def _test_press(self, event: AlarmEvent, now: float) -> list[AlertChange]:
-        self._last_test[(event.school, event.device)] = now
-        texts = summaries(ALARM_TEST, event.school, event.device, None, {}, self.names)
+        if event.kind is DeviceKind.ALARM:  # a bus's button is not a watched panel
+            self._last_test[(event.school, event.device)] = now
+        detail = {"kind": str(event.kind)}
+        texts = summaries(ALARM_TEST, event.school, event.device, None, detail, self.names)
         record = Alert(
             id=self._new_id(),
             rule=ALARM_TEST,
@@ -403,6 +410,7 @@ class AlertBook:
             updated_at=now,
             event_id=event.event_id,
             summaries=texts,
+            detail=detail,
         )
         changes = [AlertChange(ChangeKind.RECORDED, record, now, notify=False)]
         overdue = self._open.get(self._by_key.get((ALARM_TEST_OVERDUE, event.school, event.device), ""))

@@ -32,6 +32,13 @@ the limit in force (the route's, or a slow stretch's where the bus is on it) for
 A bus moving (at least `moving_kmh`) outside every service window gives an info judgement named
 `OFF_HOURS_RULE`; it clears when service starts or after the bus stood still `parked_after_s`.
 
+Overload: a fix's `passengers` above the bus's `capacity` for at least `overload_after_s` is
+`bus_overloaded` (critical); the first fix at or below capacity clears it. Unlike a speed, a count
+holds until the next reading, so the duration is also checked by `tick` (on the monitor's clock,
+from the receipt of the first fix over capacity) and the alert is not late when fixes are sparse.
+Fixes without `passengers` change nothing; a bus without a `capacity` is never judged overloaded.
+Overload is judged at any time, in service or not.
+
 Durations are measured on the fixes' own times (`Fix.ts`); service windows and detours are looked
 up at the fix's time; `Judgement.time` is the monitor's time passed in.
 """
@@ -50,9 +57,8 @@ from devices.geometry import Match, RouteLine
 from devices.model import Bus, Route
 from devices.schedule import window_start
 
-#: Rule name of the info judgement "bus moving outside every service window" (not a contract §3
-#: rule). `Rule.BUS_MOVING_OFF_HOURS` once the lead adds that member; the same string until then.
-OFF_HOURS_RULE: Rule = getattr(Rule, "BUS_MOVING_OFF_HOURS", "bus_moving_off_hours")
+#: Rule name of the info judgement "bus moving outside every service window" (not a contract §3 rule).
+OFF_HOURS_RULE = Rule.BUS_MOVING_OFF_HOURS
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,7 @@ class BusRules:
     off_route_after_s: float = 60.0
     off_route_fixes: int = 3
     overspeed_after_s: float = 10.0
+    overload_after_s: float = 30.0
     reach_kmh: float = 120.0  # fastest a bus is taken to move along its route
     reach_slack_m: float = 100.0  # added to the reach, on top of the corridor width
     backward_m: float = 75.0  # progress lost beyond this is driving backwards, not jitter
@@ -111,6 +118,8 @@ class BusSnapshot:
     lat: float | None
     lon: float | None
     last_fix_ts: float | None
+    passengers: int | None = None  # the last count reported (gauge `campus_bus_passengers`)
+    overloaded: bool = False
 
 
 class BusWatch:
@@ -122,6 +131,7 @@ class BusWatch:
         "_ref_p", "_ref_t", "_off", "_out_run", "_out_since", "_in_run", "_in_since", "_pub",
         "_svc_minute", "_svc", "_over", "_over_since", "_under_since", "_over_from",
         "_track", "_raw_speeds", "_roaming", "_still_since",
+        "_passengers", "_overloaded", "_load_since", "_load_since_rx",
     )  # fmt: skip
 
     def __init__(self, bus: Bus, route: Route, line: RouteLine, rules: BusRules | None = None) -> None:
@@ -157,6 +167,10 @@ class BusWatch:
         self._raw_speeds: deque[float] = deque(maxlen=3)
         self._roaming = False
         self._still_since: float | None = None
+        self._passengers: int | None = None
+        self._overloaded = False
+        self._load_since: float | None = None  # fix time of the first fix over capacity in a row
+        self._load_since_rx = 0.0  # and the monitor's time it was received
 
     # ---- inputs ----------------------------------------------------------------------------
 
@@ -185,6 +199,7 @@ class BusWatch:
         self._judge_route(place, t, in_service, now, out)
         self._judge_speed(speed, t, now, out)
         self._judge_roaming(speed, t, in_service, now, out)
+        self._judge_load(fix, now, out)
         return Observation(reason, out, place)
 
     def tick(self, now: float) -> list[Judgement]:
@@ -194,6 +209,9 @@ class BusWatch:
         if not in_service:
             self._reset_route_runs()
         self._publish(now, in_service, now, out)
+        if self._load_since is not None and not self._overloaded and now - self._load_since_rx >= self.rules.overload_after_s:
+            self._overloaded = True
+            out.append(self._load_judgement(now, True))
         return out
 
     def snapshot(self) -> BusSnapshot:
@@ -214,6 +232,8 @@ class BusWatch:
             lat=fix.lat if fix else None,
             lon=fix.lon if fix else None,
             last_fix_ts=t,
+            passengers=self._passengers,
+            overloaded=self._overloaded,
         )
 
     # ---- where on the route ----------------------------------------------------------------
@@ -434,6 +454,41 @@ class BusWatch:
         detail.update(self._position_detail())
         return Judgement(
             now, Rule.BUS_OVERSPEED, Severity.WARNING, self.bus.school, self.bus.id, active, None, detail
+        )
+
+    # ---- passengers --------------------------------------------------------------------------
+
+    def _judge_load(self, fix: Fix, now: float, out: list[Judgement]) -> None:
+        count = fix.passengers
+        if count is None:
+            return
+        self._passengers = count
+        capacity = self.bus.capacity
+        if capacity <= 0:
+            return
+        if count > capacity:
+            if self._load_since is None:
+                self._load_since, self._load_since_rx = fix.ts, fix.received
+            if not self._overloaded and fix.ts - self._load_since >= self.rules.overload_after_s:
+                self._overloaded = True
+                out.append(self._load_judgement(now, True))
+            return
+        self._load_since = None
+        if self._overloaded:
+            self._overloaded = False
+            out.append(self._load_judgement(now, False))
+
+    def _load_judgement(self, now: float, active: bool) -> Judgement:
+        detail: dict[str, Any] = {
+            "route": self.route.id,
+            "passengers": self._passengers,
+            "capacity": self.bus.capacity,
+        }
+        if active:
+            detail["since"] = self._load_since
+        detail.update(self._position_detail())
+        return Judgement(
+            now, Rule.BUS_OVERLOADED, Severity.CRITICAL, self.bus.school, self.bus.id, active, None, detail
         )
 
     # ---- moving out of service -------------------------------------------------------------

@@ -2,21 +2,31 @@
 
 Pure and synchronous; the edges feed it inputs with the monitor's time and take the judgements away
 to the alert engine and the judgement log.
+
+A device judged `down` raises its kind's rule (`devices.events.DOWN_RULES`). An NVR's `nvr_down`
+names the cameras behind it (`detail["cameras"]`); those become `unreachable`, which raises no
+`camera_down`, but counts against their zone (`zone_dark`) and as a blind spot. An NVR heartbeat's
+channels are heartbeats (`on`) or `offline`s (`off`) of the cameras of the NVR's school they name;
+ids that are no camera of that school are ignored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from devices.coverage import Coverage, SchoolCount, ZoneCount
-from devices.events import Judgement, Rule, Severity
+from devices.coverage import DORMITORY, Coverage, SchoolCount, ZoneCount
+from devices.events import DOWN_RULES, Judgement, Rule, Severity
 from devices.liveness import Change, Device, Liveness, Restored, State
 from devices.model import DeviceKind, Registry
 
-_DOWN_RULE = {
-    DeviceKind.CAMERA: Rule.CAMERA_DOWN,
-    DeviceKind.ALARM: Rule.ALARM_PANEL_DOWN,
-    DeviceKind.GPS: Rule.BUS_GPS_LOST,
+#: Severity of a device's down rule; a camera's depends on its zone (critical in a dormitory).
+_DOWN_SEVERITY = {
+    DeviceKind.CAMERA: Severity.WARNING,
+    DeviceKind.ALARM: Severity.CRITICAL,
+    DeviceKind.GPS: Severity.WARNING,
+    DeviceKind.FACE: Severity.WARNING,
+    DeviceKind.NVR: Severity.CRITICAL,
 }
 
 
@@ -64,8 +74,20 @@ class Judge:
     # ---- inputs --------------------------------------------------------------------------------
 
     def beat(self, dev: Device, now: float, faulty: bool = False) -> list[Judgement]:
+        """A heartbeat (camera, alarm, face, NVR; a bus's heartbeat or GPS fix) heard at `now`."""
         change = self.liveness.beat(dev, now, faulty)
         return self.judge(change) if change is not None else []
+
+    def nvr_beat(self, nvr: Device, now: float, faulty: bool, channels: Mapping[str, bool]) -> list[Judgement]:
+        """An NVR heartbeat with its channels (camera id -> on): the NVR first, then each camera."""
+        out = self.beat(nvr, now, faulty)
+        devices = self.liveness.devices
+        for cam_id, on in channels.items():
+            cam = devices.get((nvr.school, DeviceKind.CAMERA, cam_id))
+            if cam is None:
+                continue
+            out.extend(self.beat(cam, now, cam.state is State.FAULTY) if on else self.offline(cam, now))
+        return out
 
     def offline(self, dev: Device, now: float) -> list[Judgement]:
         change = self.liveness.offline(dev, now)
@@ -80,36 +102,37 @@ class Judge:
     # ---- judging -------------------------------------------------------------------------------
 
     def judge(self, change: Change) -> list[Judgement]:
+        """The judgements of a change and of the changes it caused (an NVR's cameras)."""
         out: list[Judgement] = []
-        dev = change.device
-        went_down = change.new is State.DOWN
-        came_back = change.old is State.DOWN
-        if went_down or came_back:
-            out.append(
-                Judgement(
-                    change.time, _DOWN_RULE[dev.kind], self._device_severity(dev), dev.school, dev.id,
-                    went_down, dev.zone, {"reason": change.reason, "kind": str(dev.kind)},
-                )
-            )
-        zone, school = self.coverage.apply(change)
-        if zone is not None:
-            out.append(self._zone_judgement(zone, change.time))
-        if school is not None:
-            out.append(self._school_judgement(school, change.time))
+        for one in change.all():
+            dev = one.device
+            went_down = one.new is State.DOWN
+            came_back = one.old is State.DOWN
+            if went_down or came_back:
+                detail: dict[str, Any] = {"reason": one.reason, "kind": str(dev.kind)}
+                if dev.behind:
+                    detail["cameras"] = [cam.id for cam in dev.behind]
+                out.append(Judgement(
+                    one.time, DOWN_RULES[dev.kind], self._device_severity(dev), dev.school, dev.id,
+                    went_down, dev.zone, detail,
+                ))
+            zone, school = self.coverage.apply(one)
+            if zone is not None:
+                out.append(self._zone_judgement(zone, one.time))
+            if school is not None:
+                out.append(self._school_judgement(school, one.time))
         return out
 
     def _device_severity(self, dev: Device) -> Severity:
-        if dev.kind is DeviceKind.CAMERA:
-            kind = self._zone_kind.get((dev.school, dev.zone or ""))
-            return Severity.CRITICAL if kind == "dormitory" else Severity.WARNING
-        if dev.kind is DeviceKind.ALARM:
+        if dev.kind is DeviceKind.CAMERA and self._zone_kind.get((dev.school, dev.zone or "")) == DORMITORY:
             return Severity.CRITICAL
-        return Severity.WARNING
+        return _DOWN_SEVERITY[dev.kind]
 
     def _zone_judgement(self, zc: ZoneCount, now: float) -> Judgement:
         return Judgement(
             now, Rule.ZONE_DARK, Severity.CRITICAL, zc.school, zc.zone.id, zc.dark, zc.zone.id,
-            {"live": zc.live, "cameras": zc.cameras, "down": zc.down, "min_live": zc.zone.min_live},
+            {"live": zc.live, "cameras": zc.cameras, "down": zc.down, "unreachable": zc.unreachable,
+             "min_live": zc.zone.min_live},
         )
 
     def _school_judgement(self, sc: SchoolCount, now: float) -> Judgement:

@@ -55,6 +55,7 @@ class BusesConfig:
     off_route_after_s: float = 60
     off_route_fixes: int = 3
     overspeed_after_s: float = 10
+    overload_after_s: float = 30
     track_keep_s: float = 7 * 86400
     track_min_interval_s: float = 15
     track_min_distance_m: float = 50

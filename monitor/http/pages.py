@@ -82,7 +82,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "open": ("待处理", "open"), "in_progress": ("处理中", "in progress"), "verifying": ("验证中", "verifying"),
     "closed": ("已关闭", "closed"), "up": ("在线", "up"), "down": ("离线", "down"), "faulty": ("故障", "faulty"),
     "unknown": ("未知", "unknown"), "acknowledged": ("已确认", "acknowledged"), "resolved": ("已解除", "resolved"),
-    "camera": ("摄像头", "camera"), "alarm": ("报警器", "alarm panel"), "critical": ("严重", "critical"),
+    "camera": ("摄像头", "camera"), "alarm": ("报警器", "alarm panel"), "face": ("人脸识别终端", "face terminal"),
+    "nvr": ("录像机", "recorder (NVR)"), "unreachable": ("不可达", "unreachable"), "critical": ("严重", "critical"),
     "warning": ("警告", "warning"), "info": ("提示", "info"), "ok": ("正常", "OK"), "worst_first": ("最严重的排在前面", "worst first"),
     "speed": ("速度", "Speed"), "time": ("时间", "Time"), "by": ("操作人", "By"), "ticket": ("工单", "Ticket"),
     "down_since": ("离线起始", "Down since"), "reopened": ("重开次数", "Reopened"),
@@ -333,7 +334,7 @@ async def school_page(request: web.Request) -> web.Response:
     if c.registry.school(school_id) is None:
         raise HttpError(404, f"no school {school_id!r}")
     view = school_view(c, school_id)
-    order = {"down": 0, "faulty": 1, "unknown": 2, "up": 3}
+    order = {"down": 0, "unreachable": 1, "faulty": 2, "unknown": 3, "up": 4}
     view["devices"].sort(key=lambda d: (order.get(d["state"], 9), d["kind"], d["id"]))
     return render(request, "school.html", school=view, refreshing=True)
 

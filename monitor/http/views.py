@@ -23,7 +23,7 @@ def iso(t: float | None) -> str | None:
 def device_view(dev: Device) -> dict[str, Any]:
     return {
         "id": dev.id, "school": dev.school, "kind": str(dev.kind), "zone": dev.zone,
-        "state": str(dev.state), "last_seen": iso(dev.last_seen), "last_seen_ts": dev.last_seen,
+        "location": dev.spec.location or None, "state": str(dev.state), "last_seen": iso(dev.last_seen), "last_seen_ts": dev.last_seen,
         "since": iso(dev.since), "reason": dev.reason or None,
     }
 

@@ -28,13 +28,14 @@ from paho.mqtt.properties import Properties
 from devices.events import AlarmEvent, Fix, Judgement
 from devices.judge import Judge
 from devices.liveness import Device
-from devices.model import TOPIC_SEGMENT, DeviceKind
+from devices.model import KIND_OF_SEGMENT, TOPIC_SEGMENT, DeviceKind
 from devices.payload import (
     Invalid,
     Outcome,
     decode_alarm_event,
     decode_fix,
     decode_heartbeat,
+    decode_nvr_heartbeat,
     decode_status,
 )
 from monitor.config import MqttConfig, mask_url
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 
 _REFUSED_AUTH = {4, 5, 134, 135}  # 3.1.1: bad user/password, not authorised; 5: 0x86, 0x87
 _MAX_BATCH = 512
+#: The last topic level of every §2 topic the monitor reads.
+TOPIC_LEAVES = ("heartbeat", "event", "gps", "status")
 
 
 class Sink(Protocol):
@@ -228,13 +231,7 @@ class Collector:
                 return
             self.connected = True
             self._backoff = 1.0
-            subs = [
-                (f"{self.root}/+/camera/+/heartbeat", 1),
-                (f"{self.root}/+/alarm/+/heartbeat", 1),
-                (f"{self.root}/+/alarm/+/event", 1),
-                (f"{self.root}/+/bus/+/gps", 1),
-                (f"{self.root}/+/+/+/status", 1),
-            ]
+            subs = [(f"{self.root}/+/+/+/{leaf}", 1) for leaf in TOPIC_LEAVES]
             client.subscribe(subs)
             client.publish(self.status_topic, b"online", qos=1, retain=True)
             log.info("connected to MQTT broker %s (session present: %s)", mask_url(self.cfg.url), flags.session_present)
@@ -284,12 +281,19 @@ class Collector:
             return
         kind = dev.kind
         try:
-            if leaf == "heartbeat" and kind is not DeviceKind.GPS:
-                faulty = decode_heartbeat(payload, now)
-                if retained:  # a stored heartbeat says nothing about now
-                    self.counts[(kind, Outcome.DUPLICATE)] += 1
-                    return
-                found = self.judge.beat(dev, now, faulty)
+            if leaf == "heartbeat":
+                if kind is DeviceKind.NVR:
+                    nvr = decode_nvr_heartbeat(payload, now)
+                    if retained:  # a stored heartbeat says nothing about now
+                        self.counts[(kind, Outcome.DUPLICATE)] += 1
+                        return
+                    found = self.judge.nvr_beat(dev, now, nvr.faulty, nvr.channels)
+                else:  # camera, alarm panel, face terminal, or a bus's GPS unit without a fix
+                    faulty = decode_heartbeat(payload, now)
+                    if retained:
+                        self.counts[(kind, Outcome.DUPLICATE)] += 1
+                        return
+                    found = self.judge.beat(dev, now, faulty)
             elif leaf == "gps" and kind is DeviceKind.GPS:
                 fix = decode_fix(payload, dev.school, dev.id, now)
                 if retained:
@@ -303,8 +307,8 @@ class Collector:
                     found = [] if retained else self.judge.beat(dev, now, dev.state == "faulty")
                 else:
                     found = self.judge.offline(dev, now)
-            elif leaf == "event" and kind is DeviceKind.ALARM:
-                ev = decode_alarm_event(payload, dev.school, dev.id, now)
+            elif leaf == "event" and kind in (DeviceKind.ALARM, DeviceKind.GPS):
+                ev = decode_alarm_event(payload, dev.school, dev.id, now, kind)
                 self._alarm_event(dev, ev, msg)
                 return
             else:
@@ -340,10 +344,8 @@ class Collector:
 
     def _unknown(self, topic: str, payload: bytes, now: float) -> None:
         parts = topic.split("/")
-        if len(parts) == 5 and parts[0] == self.root and parts[2] in ("camera", "alarm", "bus") and parts[4] in (
-            "heartbeat", "event", "gps", "status",
-        ):
-            outcome, kind = Outcome.UNKNOWN_DEVICE, {"bus": "gps"}.get(parts[2], parts[2])
+        if len(parts) == 5 and parts[0] == self.root and parts[2] in KIND_OF_SEGMENT and parts[4] in TOPIC_LEAVES:
+            outcome, kind = Outcome.UNKNOWN_DEVICE, str(KIND_OF_SEGMENT[parts[2]])
             why = "unknown school or device"
         else:
             outcome, kind, why = Outcome.INVALID, "unknown", "not a topic of the contract"

@@ -30,7 +30,7 @@ TICK_S = 1.0
 class BusDesk:
     def __init__(self, cfg: BusesConfig, registry: Registry, tracks: TrackStore, clock: Callable[[], float]) -> None:
         rules = BusRules(off_route_after_s=cfg.off_route_after_s, off_route_fixes=cfg.off_route_fixes,
-                         overspeed_after_s=cfg.overspeed_after_s)
+                         overspeed_after_s=cfg.overspeed_after_s, overload_after_s=cfg.overload_after_s)
         self.registry = registry
         self.tracks = tracks
         self.clock = clock
@@ -82,6 +82,8 @@ class BusDesk:
             "lat": GaugeMetricFamily("campus_bus_latitude", "Last accepted latitude", labels=labels),
             "lon": GaugeMetricFamily("campus_bus_longitude", "Last accepted longitude", labels=labels),
             "limit": GaugeMetricFamily("campus_bus_speed_limit_kmh", "The route's speed limit", labels=labels),
+            "passengers": GaugeMetricFamily("campus_bus_passengers", "Passengers in the last fix that counted them",
+                                            labels=labels),
         }
         routes = self.routes
         for watch in self.watches.values():
@@ -93,6 +95,8 @@ class BusDesk:
                 fams["dist"].add_metric(lv, snap.distance_m)
             if snap.speed_kmh is not None:
                 fams["speed"].add_metric(lv, snap.speed_kmh)
+            if snap.passengers is not None:
+                fams["passengers"].add_metric(lv, snap.passengers)
             if snap.lat is not None and snap.lon is not None:
                 fams["lat"].add_metric(lv, snap.lat)
                 fams["lon"].add_metric(lv, snap.lon)

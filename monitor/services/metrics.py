@@ -77,6 +77,11 @@ class DeviceMetrics:
         yield live
         yield total
         yield dark
+        blind = GaugeMetricFamily("campus_blind_spots", "Dormitory cameras down or unreachable (blind spots)",
+                                  labels=["school", "zone"])
+        for zc in judge.coverage.blind_spot_zones():
+            blind.add_metric([zc.school, zc.zone.id], zc.blind_spots)
+        yield blind
 
         offline = GaugeMetricFamily("campus_school_offline", "1 when every camera and alarm panel of the school is down", labels=["school"])
         for school, sc in judge.coverage.schools.items():

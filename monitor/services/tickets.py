@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from alerts.tickets import SYSTEM, Action, DeviceKey, Ticket, TicketBook, TicketChange, TicketRules
-from devices.events import Judgement
+from devices.events import KIND_OF_DOWN_RULE, Judgement
 from devices.judge import Judge
 from devices.liveness import LIVE_STATES, State
 from devices.model import Registry
@@ -30,8 +30,6 @@ from monitor.tasks import cancel_and_wait, every
 log = logging.getLogger(__name__)
 
 TICK_EVERY_S = 0.5
-#: The rules whose subject is a device a crew can repair, and the device kind they name.
-DEVICE_RULES = {"camera_down": "camera", "alarm_panel_down": "alarm", "bus_gps_lost": "gps"}
 #: Repair time buckets (seconds): 10 min to a week.
 REPAIR_BUCKETS = (600.0, 1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
 RULES_ACTOR = Actor(SYSTEM)
@@ -83,10 +81,10 @@ class TicketDesk:
     def on_judgements(self, items: list[Judgement]) -> None:
         """Device down and up, from the judge."""
         for j in items:
-            kind = DEVICE_RULES.get(str(j.rule))
+            kind = KIND_OF_DOWN_RULE.get(str(j.rule))  # the rules whose subject is a device a crew can repair
             if kind is None:
                 continue
-            key = (j.school, kind, j.subject)
+            key = (j.school, str(kind), j.subject)
             changes = self.book.down(key, j.time, j.zone) if j.active else self.book.up(key, j.time)
             self._take(changes, RULES_ACTOR)
 

@@ -481,3 +481,99 @@ def test_snapshot_shows_position_distance_progress_and_speed() -> None:
     assert s.distance_m == pytest.approx(40.0, abs=0.01)
     assert s.progress_m == pytest.approx(1083.0, abs=0.01)
     assert s.place is Place.ON_ROUTE and not s.off_route and not s.overspeed and s.in_service
+
+
+# ---- passengers and overload (capacity 19) ------------------------------------------------------
+
+
+def load(trip: Trip, t: float, passengers: int | None, received: float | None = None) -> Observation:
+    """A fix at `t` s after T0 on the route at 10 m/s with a passenger count, received at `received`."""
+    lon, lat = trip.line.point_at(100.0 + 10.0 * t)
+    fix = Fix(SCHOOL, BUS, T0 + t, T0 + (t if received is None else received), lat, lon, 36.0, passengers=passengers)
+    obs = trip.watch.observe(fix, T0 + (t if received is None else received))
+    trip.judgements += obs.judgements
+    return obs
+
+
+def overloaded(trip: Trip) -> list[tuple[float, bool]]:
+    return [(j.time - T0, j.active) for j in trip.rules(Rule.BUS_OVERLOADED)]
+
+
+OVERLOADS = [
+    # (what, [(t, passengers)], expected [(time, active)])
+    ("over capacity for 30 s fires", [(0, 20), (10, 21), (20, 20), (30, 22)], [(30, True)]),
+    ("over capacity for 29 s does not", [(0, 20), (10, 21), (20, 20), (29, 22)], []),
+    ("exactly capacity is not over", [(0, 19), (30, 19), (60, 19)], []),
+    ("a dip to capacity restarts the count", [(0, 25), (20, 19), (30, 25), (50, 25), (60, 25)], [(60, True)]),
+    ("resolves at the first fix at or below capacity", [(0, 25), (30, 25), (40, 24), (50, 19)], [(30, True), (50, False)]),
+    ("fixes without a count change nothing", [(0, 25), (10, None), (20, None), (30, 25), (40, None)], [(30, True)]),
+    ("a fix without a count does not resolve", [(0, 25), (30, 25), (40, None)], [(30, True)]),
+]
+
+
+@pytest.mark.parametrize(("what", "fixes", "expected"), OVERLOADS, ids=[o[0] for o in OVERLOADS])
+def test_bus_overloaded_after_overload_after_s_over_capacity(
+    what: str, fixes: list[tuple[float, int | None]], expected: list[tuple[float, bool]]
+) -> None:
+    trip = Trip()
+    for t, passengers in fixes:
+        load(trip, t, passengers)
+    assert overloaded(trip) == expected
+
+
+def test_overload_judgement_is_critical_and_names_the_count_and_capacity() -> None:
+    trip = Trip()
+    load(trip, 0, 23)
+    [j] = load(trip, 30, 24).judgements
+    assert (j.rule, j.severity, j.school, j.subject, j.active) == (Rule.BUS_OVERLOADED, Severity.CRITICAL, SCHOOL, BUS, True)
+    assert (j.detail["passengers"], j.detail["capacity"], j.detail["since"]) == (24, 19, T0)
+
+
+def test_overload_fires_on_the_tick_when_fixes_are_sparse() -> None:
+    trip = Trip()
+    load(trip, 0, 25)
+    assert trip.tick(29) == []
+    assert [(j.rule, j.active, j.time) for j in trip.tick(30)] == [(Rule.BUS_OVERLOADED, True, T0 + 30)]
+    assert load(trip, 45, 25).judgements == []  # already firing
+    assert overloaded(trip) == [(30, True)]
+
+
+def test_overload_tick_counts_from_the_receipt_of_the_first_fix_over_capacity() -> None:
+    trip = Trip()
+    load(trip, 0, 25, received=4)  # four seconds on the way
+    assert trip.tick(33) == []
+    assert [j.active for j in trip.tick(34)] == [True]
+
+
+def test_overload_is_configured_by_overload_after_s() -> None:
+    trip = Trip(rules=BusRules(overload_after_s=10.0))
+    load(trip, 0, 25)
+    load(trip, 10, 25)
+    assert overloaded(trip) == [(10, True)]
+
+
+def test_bus_without_a_capacity_is_never_overloaded_but_its_count_is_kept() -> None:
+    trip = Trip()
+    trip.watch.bus = Bus(BUS, "", SCHOOL, trip.route.id, 0, Heartbeat(10.0, 6))
+    for t in (0, 30, 60):
+        load(trip, t, 80)
+    trip.tick(90)
+    assert overloaded(trip) == []
+    assert trip.watch.snapshot().passengers == 80
+
+
+def test_snapshot_shows_the_last_passenger_count_and_overload() -> None:
+    trip = Trip()
+    assert (trip.watch.snapshot().passengers, trip.watch.snapshot().overloaded) == (None, False)
+    load(trip, 0, 25)
+    load(trip, 30, 26)
+    load(trip, 40, None)
+    snap = trip.watch.snapshot()
+    assert (snap.passengers, snap.overloaded) == (26, True)
+
+
+def test_overload_is_judged_outside_service_windows_too() -> None:
+    trip = Trip(make_route(windows=(Window(6 * 60 + 30, 8 * 60 + 30),)))  # T0 is midnight: out of service
+    load(trip, 0, 25)
+    load(trip, 30, 25)
+    assert overloaded(trip) == [(30, True)]

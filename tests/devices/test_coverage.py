@@ -344,3 +344,12 @@ def test_zone_with_fewer_cameras_than_min_live_is_judged_dark_at_start() -> None
     found = judge.standing(T0)
     assert [(j.rule, j.subject, j.active, j.severity) for j in found] == [
         (Rule.ZONE_DARK, "dorm-girls", True, Severity.CRITICAL)]
+
+
+def test_bus_heartbeat_without_a_fix_keeps_its_gps_unit_alive_and_brings_it_back(judge: Judge) -> None:
+    bus = dev(judge, "bus-023")
+    judge.beat(bus, T0 + 1)  # a fix
+    judge.beat(bus, T0 + 50)  # a heartbeat: alive, no position
+    assert [j for j in judge.sweep(T0 + 109) if j.subject == "bus-023"] == []
+    assert summary([j for j in judge.sweep(T0 + 110) if j.subject == "bus-023"]) == [(Rule.BUS_GPS_LOST, "bus-023", True)]
+    assert summary(judge.beat(bus, T0 + 120)) == [(Rule.BUS_GPS_LOST, "bus-023", False)]

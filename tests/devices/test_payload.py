@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from devices.model import DeviceKind
 from devices.payload import (
     MAX_PAYLOAD,
     Invalid,
@@ -11,6 +12,7 @@ from devices.payload import (
     decode_alarm_event,
     decode_fix,
     decode_heartbeat,
+    decode_nvr_heartbeat,
     decode_status,
     parse_ts,
 )
@@ -125,7 +127,7 @@ def test_ts_more_than_five_minutes_ahead_is_invalid(value: object) -> None:
         parse_ts(value, NOW)
 
 
-def test_ts_far_in_the_past_is_accepted_because_liveness_uses_the_receipt_time() -> None:
+def test_ts_far_in_the_past_is_accepted_by_default_because_liveness_uses_the_receipt_time() -> None:
     assert parse_ts(NOW - 86400 * 365, NOW) == NOW - 86400 * 365
 
 
@@ -230,3 +232,113 @@ def test_status_is_online_or_offline(payload: bytes, online: bool) -> None:
 def test_other_status_text_is_invalid(payload: bytes) -> None:
     with pytest.raises(Invalid):
         decode_status(payload)
+
+
+# ---- age: heartbeats and fixes an hour behind are replays (issue 10) ----------------------------
+
+AGES = [
+    # (what, ts, accepted)
+    ("an hour behind exactly", NOW - 3600, True),
+    ("an hour and a second behind", NOW - 3601, False),
+    ("a day behind", NOW - 86400, False),
+    ("a minute behind", NOW - 60, True),
+]
+
+
+@pytest.mark.parametrize(("what", "ts", "accepted"), AGES, ids=[a[0] for a in AGES])
+def test_heartbeat_more_than_an_hour_behind_the_receive_clock_is_invalid(what: str, ts: float, accepted: bool) -> None:
+    payload = b'{"ts": %d, "status": "ok"}' % ts
+    for decode in (decode_heartbeat, decode_nvr_heartbeat):
+        if accepted:
+            decode(payload, NOW)
+        else:
+            with pytest.raises(Invalid) as caught:
+                decode(payload, NOW)
+            assert caught.value.outcome is Outcome.INVALID
+            assert "in the past" in caught.value.reason
+
+
+@pytest.mark.parametrize(("what", "ts", "accepted"), AGES, ids=[a[0] for a in AGES])
+def test_gps_fix_more_than_an_hour_behind_is_invalid_too(what: str, ts: float, accepted: bool) -> None:
+    payload = b'{"ts": %d, "lat": 27.33, "lon": 103.72}' % ts
+    if accepted:
+        assert decode_fix(payload, "s", "b", NOW).ts == ts
+    else:
+        with pytest.raises(Invalid):
+            decode_fix(payload, "s", "b", NOW)
+
+
+def test_alarm_event_a_day_late_is_still_an_event() -> None:
+    ev = decode_alarm_event(b'{"ts": %d, "event_id": "e-1", "type": "press"}' % (NOW - 86400), "s", "alarm-gate", NOW)
+    assert ev.ts == NOW - 86400
+
+
+# ---- NVR heartbeats and their channels ----------------------------------------------------------
+
+NVR_BEATS = [
+    # (payload, faulty, channels)
+    (b'{"ts": 1764000000, "status": "ok"}', False, {}),
+    (b'{"ts": 1764000000, "status": "fault", "channels": {}}', True, {}),
+    (b'{"ts": 1764000000, "status": "ok", "channels": {"cam-dg-01": "on", "cam-dg-02": "off"}}', False,
+     {"cam-dg-01": True, "cam-dg-02": False}),
+    (b'{"ts": 1764000000, "status": "ok", "channels": null}', False, {}),
+    (b'{"ts": 1764000000, "status": "ok", "channels": {"not-in-registry": "on"}}', False, {"not-in-registry": True}),
+]
+
+
+@pytest.mark.parametrize(("payload", "faulty", "channels"), NVR_BEATS)
+def test_nvr_heartbeat_reads_status_and_channels(payload: bytes, faulty: bool, channels: dict[str, bool]) -> None:
+    beat = decode_nvr_heartbeat(payload, NOW)
+    assert (beat.faulty, beat.channels) == (faulty, channels)
+
+
+BAD_CHANNELS = [
+    ("a channel ON in capitals", b'{"cam-1": "ON"}'),
+    ("a channel true", b'{"cam-1": true}'),
+    ("a channel null", b'{"cam-1": null}'),
+    ("a channel a number", b'{"cam-1": 1}'),
+    ("channels a list", b'["cam-1"]'),
+    ("channels a string", b'"cam-1"'),
+]
+
+
+@pytest.mark.parametrize(("why", "channels"), BAD_CHANNELS, ids=[b[0] for b in BAD_CHANNELS])
+def test_nvr_heartbeat_with_a_bad_channel_is_invalid(why: str, channels: bytes) -> None:
+    with pytest.raises(Invalid) as caught:
+        decode_nvr_heartbeat(b'{"ts": 1764000000, "status": "ok", "channels": %s}' % channels, NOW)
+    assert caught.value.outcome is Outcome.INVALID
+
+
+def test_camera_heartbeat_ignores_channels_as_it_ignores_other_extra_keys() -> None:
+    assert decode_heartbeat(b'{"ts": 1764000000, "status": "ok", "channels": "whatever"}', NOW) is False
+
+
+# ---- buses: heartbeat without a fix, emergency button, passengers -------------------------------
+
+
+def test_bus_heartbeat_decodes_as_any_heartbeat() -> None:
+    assert decode_heartbeat(b'{"ts": 1764000000, "status": "ok"}', NOW) is False
+
+
+def test_bus_event_is_an_alarm_event_of_the_bus() -> None:
+    ev = decode_alarm_event(b'{"ts": 1764000000, "event_id": "808-1", "type": "press"}', "panhe-ms", "bus-023", NOW,
+                            DeviceKind.GPS)
+    assert (ev.school, ev.device, ev.type, ev.kind) == ("panhe-ms", "bus-023", "press", DeviceKind.GPS)
+
+
+def test_alarm_event_kind_defaults_to_alarm() -> None:
+    ev = decode_alarm_event(b'{"ts": 1764000000, "event_id": "e", "type": "press"}', "s", "a", NOW)
+    assert ev.kind is DeviceKind.ALARM
+
+
+@pytest.mark.parametrize(("written", "passengers"), [("", None), (', "passengers": 0', 0), (', "passengers": 23', 23),
+                                                     (', "passengers": 19.0', 19), (', "passengers": null', None)])
+def test_gps_fix_may_carry_passengers(written: str, passengers: int | None) -> None:
+    fix = decode_fix(b'{"ts": 1764000000, "lat": 27.33, "lon": 103.72%s}' % written.encode(), "s", "b", NOW)
+    assert fix.passengers == passengers
+
+
+@pytest.mark.parametrize("value", ["-1", "2.5", '"19"', "true", "[19]"])
+def test_gps_fix_with_passengers_not_a_whole_number_is_invalid(value: str) -> None:
+    with pytest.raises(Invalid):
+        decode_fix(b'{"ts": 1764000000, "lat": 27.33, "lon": 103.72, "passengers": %s}' % value.encode(), "s", "b", NOW)
