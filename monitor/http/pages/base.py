@@ -1,0 +1,221 @@
+"""Server-rendered pages for the people who act on the monitor (aiohttp + Jinja2, no JavaScript needed).
+
+- `/login`: a token (from `campus-monitor token create`) opens a session; the cookie is HttpOnly,
+  SameSite=Strict, and names a server-side session (the token never goes back to the browser).
+  Sessions live in memory: a restart of the monitor asks everyone to log in again. Failed logins
+  count toward the API's failed-authentication limit.
+- `/` the district overview (schools worst first), `/schools/{id}`, `/alerts` (with acknowledge),
+  `/buses/{id}` (route corridor and recent track drawn as SVG), `/tickets` and `/tickets/{id}` (the
+  crew's list: take, note, resolve; anyone who may see a ticket may open one by hand).
+- Every form carries the session's CSRF token; a POST without it is refused. Pages refresh
+  themselves every few seconds unless someone is typing. Chinese by default, `?lang=en` switches.
+- The same role and school checks as the API: an officer sees its own schools only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from monitor.http.actions import PRINCIPAL
+from monitor.http.auth import AuthError, Principal, require
+from monitor.http.context import context
+from monitor.http.errors import HttpError
+
+HERE = Path(__file__).resolve().parent  # templates/ and static/
+COOKIE = "csm_session"
+LANG_COOKIE = "csm_lang"
+SESSION_IDLE_S = 12 * 3600.0
+RECHECK_S = 0.5  # a revoked token ends its sessions within this
+REFRESH_S = 5
+DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
+SESSIONS_KEY = web.AppKey("page_sessions", "Sessions")
+JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
+SESSION = web.RequestKey("session", "Session")
+FORM = web.RequestKey("form", MultiDictProxy)
+
+TEXT: dict[str, tuple[str, str]] = {
+    "title": ("校园安全监控", "Campus Safety Monitor"),
+    "overview": ("全区总览", "District overview"), "alerts": ("告警", "Alerts"), "tickets": ("维修工单", "Repair tickets"),
+    "login": ("登录", "Log in"), "logout": ("退出", "Log out"), "token": ("访问令牌", "Access token"),
+    "login_help": ("请输入管理员发放的访问令牌。", "Enter the access token you were given."),
+    "login_failed": ("令牌无效。", "The token is not valid."),
+    "too_many": ("失败次数过多，请一分钟后再试。", "Too many failed attempts; wait a minute."),
+    "school": ("学校", "School"), "dark_zones": ("盲区", "Dark zones"), "dead_cameras": ("离线摄像头", "Cameras down"),
+    "pressed": ("一键报警", "Alarm presses"), "off_route": ("偏离路线校车", "Buses off route"),
+    "firing_alerts": ("未处理告警", "Firing alerts"), "firing": ("告警中", "firing"),
+    "not_resolved": ("未解除", "not resolved"), "active": ("未关闭", "not closed"), "offline": ("全校离线", "School offline"),
+    "zones": ("区域", "Zones"), "zone": ("区域", "Zone"), "live": ("在线/总数", "Live/total"),
+    "devices": ("设备", "Devices"), "device": ("设备", "Device"), "kind": ("类型", "Kind"),
+    "state": ("状态", "State"), "last_seen": ("最后心跳", "Last seen"), "buses": ("校车", "Buses"),
+    "plate": ("车牌", "Plate"), "route": ("路线", "Route"), "gps": ("GPS", "GPS"), "position": ("位置", "Position"),
+    "rule": ("规则", "Rule"), "severity": ("级别", "Severity"), "summary": ("内容", "Summary"),
+    "started": ("开始", "Started"), "ack": ("确认", "Acknowledge"), "acked_by": ("确认人", "Acknowledged by"),
+    "all": ("全部", "All"), "status": ("状态", "Status"), "assignee": ("负责人", "Assignee"),
+    "opened": ("开单时间", "Opened"), "take": ("接单", "Take"), "note": ("备注", "Note"),
+    "add_note": ("添加备注", "Add note"), "resolve": ("已修复", "Resolve"), "open_ticket": ("手动开单", "Open a ticket"),
+    "notes": ("记录", "Notes"), "none": ("无", "none"), "track": ("最近轨迹", "Recent track"),
+    "corridor": ("走廊宽度", "Corridor"), "speed_limit": ("限速", "Speed limit"), "windows": ("运营时段", "Service windows"),
+    "no_position": ("暂无定位", "No position yet"), "forbidden": ("无权访问", "Not allowed"),
+    "not_found": ("未找到", "Not found"), "back": ("返回", "Back"), "english": ("English", "English"),
+    "chinese": ("中文", "中文"), "refresh_note": ("页面每 5 秒自动刷新", "This page refreshes every 5 s"),
+    "open": ("待处理", "open"), "in_progress": ("处理中", "in progress"), "verifying": ("验证中", "verifying"),
+    "closed": ("已关闭", "closed"), "up": ("在线", "up"), "down": ("离线", "down"), "faulty": ("故障", "faulty"),
+    "unknown": ("未知", "unknown"), "acknowledged": ("已确认", "acknowledged"), "resolved": ("已解除", "resolved"),
+    "camera": ("摄像头", "camera"), "alarm": ("报警器", "alarm panel"), "face": ("人脸识别终端", "face terminal"),
+    "nvr": ("录像机", "recorder (NVR)"), "unreachable": ("不可达", "unreachable"), "critical": ("严重", "critical"),
+    "warning": ("警告", "warning"), "info": ("提示", "info"), "ok": ("正常", "OK"), "worst_first": ("最严重的排在前面", "worst first"),
+    "speed": ("速度", "Speed"), "time": ("时间", "Time"), "by": ("操作人", "By"), "ticket": ("工单", "Ticket"),
+    "down_since": ("离线起始", "Down since"), "reopened": ("重开次数", "Reopened"),
+}
+
+
+# ---- sessions --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    id: str
+    token: str
+    principal: Principal
+    csrf: str
+    checked: float
+    seen: float
+
+
+@dataclass
+class Sessions:
+    items: dict[str, Session] = field(default_factory=dict)
+
+    def new(self, token: str, principal: Principal) -> Session:
+        now = time.monotonic()
+        s = Session(secrets.token_urlsafe(32), token, principal, secrets.token_urlsafe(24), now, now)
+        self.items[s.id] = s
+        if len(self.items) > 10_000:
+            for sid in [k for k, v in self.items.items() if now - v.seen > SESSION_IDLE_S]:
+                del self.items[sid]
+        return s
+
+
+async def session_of(request: web.Request) -> Session | None:
+    sessions = request.app[SESSIONS_KEY]
+    sid = request.cookies.get(COOKIE)
+    s = sessions.items.get(sid or "")
+    if s is None:
+        return None
+    now = time.monotonic()
+    if now - s.seen > SESSION_IDLE_S:
+        del sessions.items[s.id]
+        return None
+    if now - s.checked > RECHECK_S:  # a revoked token ends its sessions
+        found = await context(request).auth.principal_of_token(s.token)
+        if found is None:
+            del sessions.items[s.id]
+            return None
+        s.principal, s.checked = found, now
+    s.seen = now
+    request[PRINCIPAL] = s.principal
+    return s
+
+
+# ---- rendering -------------------------------------------------------------------------------------
+
+
+def lang_of(request: web.Request) -> str:
+    wanted = request.query.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
+    return "en" if wanted == "en" else "zh"
+
+
+def render(request: web.Request, name: str, code: int = 200, **ctx: Any) -> web.Response:
+    env = request.app[JINJA_KEY]
+    lang = lang_of(request)
+    index = 1 if lang == "en" else 0
+
+    def t(key: str) -> str:
+        pair = TEXT.get(key)
+        return pair[index] if pair else key
+
+    session: Session | None = request.get(SESSION)
+    html = env.get_template(name).render(
+        t=t, lang=lang, session=session, principal=session.principal if session else None,
+        path=request.path_qs, quote=quote, refresh=REFRESH_S, local_time=local_time,
+        static=lambda name: f"/static/{name}", request_path_lang=lambda code: with_lang(request, code), **ctx,
+    )
+    resp = web.Response(text=html, status=code, content_type="text/html", charset="utf-8")
+    if request.query.get("lang") in ("zh", "en"):
+        resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="Strict", path="/")
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def with_lang(request: web.Request, code: str) -> str:
+    query = {k: v for k, v in request.query.items() if k != "lang"}
+    query["lang"] = code
+    return str(request.rel_url.with_query(query))
+
+
+def local_time(t: float | str | None) -> str:
+    """Unix seconds or RFC 3339 as month-day time in the district's zone (contract §1's default)."""
+    if t is None or t == "":
+        return "—"
+    moment = datetime.fromisoformat(t.replace("Z", "+00:00")) if isinstance(t, str) else datetime.fromtimestamp(t, UTC)
+    return moment.astimezone(DISPLAY_TZ).strftime("%m-%d %H:%M:%S")
+
+
+def error_page(request: web.Request, status: int, message: str) -> web.Response:
+    return render(request, "error.html", status, status=status, message=message)
+
+
+# ---- guards ----------------------------------------------------------------------------------------
+
+
+PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def page(roles: tuple[str, ...], post: bool = False) -> Callable[[PageHandler], PageHandler]:
+    """Decorator: a session with one of `roles` (else the login page or 403), and CSRF on POST."""
+
+    def wrap(fn: PageHandler) -> PageHandler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            session = await session_of(request)
+            if session is None:
+                if post:
+                    return error_page(request, 401, "log in first")
+                raise web.HTTPFound(f"/login?next={quote(request.path_qs)}")
+            request[SESSION] = session
+            try:
+                require(session.principal, roles)
+                if post:
+                    form = await request.post()
+                    if not hmac.compare_digest(str(form.get("csrf", "")), session.csrf):
+                        return error_page(request, 403, "the form is stale or forged (CSRF); reload the page")
+                    request[FORM] = form
+                return await fn(request)
+            except AuthError as exc:
+                return error_page(request, exc.status, exc.message)
+            except HttpError as exc:
+                return error_page(request, exc.status, exc.message)
+
+        handler.__name__ = fn.__name__
+        return handler
+
+    return wrap
+
+
+def back_to(request: web.Request, fallback: str) -> web.HTTPFound:
+    nxt = str(request[FORM].get("next", "")) if FORM in request else ""
+    return web.HTTPFound(nxt if nxt.startswith("/") and not nxt.startswith("//") else fallback)

@@ -1,0 +1,67 @@
+"""A bus's page: its route corridor and recent track drawn as SVG."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from aiohttp import web
+
+from devices.model import DeviceKind, Route
+from monitor.http.actions import find_bus, track_of
+from monitor.http.context import context
+from monitor.http.pages.base import (
+    page,
+    render,
+)
+from monitor.http.views import fix_view
+
+# ---- buses -----------------------------------------------------------------------------------------
+
+
+def svg_of(route: Route | None, fixes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The route and the track in metres on a local plane (y up), as SVG polyline points."""
+    points = [(lon, lat) for lon, lat in (route.path if route else ())] + [(f["lon"], f["lat"]) for f in fixes]
+    if not points:
+        return None
+    lat0 = sum(p[1] for p in points) / len(points)
+    lon0 = sum(p[0] for p in points) / len(points)
+    kx = 111_320.0 * math.cos(math.radians(lat0))
+
+    def xy(lon: float, lat: float) -> tuple[float, float]:
+        return (lon - lon0) * kx, -(lat - lat0) * 110_540.0
+
+    corridor = route.corridor_m if route else 0.0
+    all_xy = [xy(*p) for p in points]
+    pad = max(corridor * 1.5, 50.0)
+    x0, x1 = min(p[0] for p in all_xy) - pad, max(p[0] for p in all_xy) + pad
+    y0, y1 = min(p[1] for p in all_xy) - pad, max(p[1] for p in all_xy) + pad
+    size = max(x1 - x0, y1 - y0)
+
+    def pts(seq: list[tuple[float, float]]) -> str:
+        return " ".join(f"{x:.1f},{y:.1f}" for x, y in seq)
+
+    track = [xy(f["lon"], f["lat"]) for f in fixes]
+    return {
+        "view": f"{x0:.1f} {y0:.1f} {x1 - x0:.1f} {y1 - y0:.1f}",
+        "route": pts([xy(lon, lat) for lon, lat in route.path]) if route else "",
+        "corridor": 2 * corridor, "track": pts(track), "last": track[-1] if track else None,
+        "start": xy(*route.path[0]) if route else None, "stroke": size / 250, "dot": size / 90,
+    }
+
+
+@page(("bureau", "officer"))
+async def bus_page(request: web.Request) -> web.Response:
+    c = context(request)
+    bus = find_bus(request)
+    route = c.registry.route(bus.route)
+    fixes = [fix_view(f) for f in await track_of(c, bus.id, c.clock() - 3600)]
+    dev = c.judge.liveness.devices.get((bus.school, DeviceKind.GPS, bus.id))
+    school = c.registry.school(bus.school)
+    return render(request, "bus.html", bus=bus, route=route, svg=svg_of(route, fixes), fixes=fixes[-20:][::-1],
+                  gps=str(dev.state) if dev else "unknown", last_seen=dev.last_seen if dev else None,
+                  school=school, refreshing=True)
+
+
+def add_routes(r: web.UrlDispatcher) -> None:
+    r.add_get("/buses/{id}", bus_page)
