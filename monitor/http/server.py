@@ -29,8 +29,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         if request.path.startswith("/api/") and request.path != "/api/v1/openapi.json":
-            request[PRINCIPAL] = await context(request).auth.principal(
-                request.headers.get("Authorization", ""), request.remote or "?")
+            found = await context(request).auth.principal(request.headers.get("Authorization", ""),
+                                                          request.remote or "?")
+            if found is not None:
+                request[PRINCIPAL] = found
         return await handler(request)
     except (AuthError, HttpError) as exc:
         return error(exc.status, exc.message)
@@ -55,7 +57,9 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     c = context(request)
     if not c.cfg.metrics_public:
-        request[PRINCIPAL] = await c.auth.principal(request.headers.get("Authorization", ""), request.remote or "?")
+        found = await c.auth.principal(request.headers.get("Authorization", ""), request.remote or "?")
+        if found is not None:
+            request[PRINCIPAL] = found
         who(request, ("bureau", "officer", "maintenance"))
     body = generate_latest(c.metrics)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -266,7 +266,7 @@ class Collector:
         self._received += 1
         self._deferred = False
         try:
-            self.handle(msg.topic, msg.payload, msg.retain, self.clock(), msg)
+            self.handle(msg.topic, bytes(msg.payload), msg.retain, self.clock(), msg)
         except Exception:  # noqa: BLE001 - the collector never stops on a message
             self.counts[("unknown", Outcome.INVALID)] += 1
             log.exception("error handling a message on %s", msg.topic[:200])

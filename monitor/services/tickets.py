@@ -141,8 +141,8 @@ class TicketDesk:
         gauge = GaugeMetricFamily("campus_tickets_open", "Repair tickets not closed", labels=["school"])
         for school in self.registry.schools:
             gauge.add_metric([school.id], per_school.pop(school.id, 0))
-        for school, n in per_school.items():  # a school gone from the registry with tickets left
-            gauge.add_metric([school], n)
+        for gone, n in per_school.items():  # a school gone from the registry with tickets left
+            gauge.add_metric([gone], n)
         yield gauge
         times = self.repair_times
         buckets = [(f"{b:g}", bisect.bisect_right(times, b)) for b in REPAIR_BUCKETS]

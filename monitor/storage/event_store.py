@@ -79,7 +79,7 @@ def list_judgements(db: Database, since: float | None = None, limit: int = 100) 
     else:
         query = query.where(j.time >= since).order_by(j.time, j.id).limit(limit)
     with db.begin() as conn:
-        rows = conn.execute(query).all()
+        rows = list(conn.execute(query).all())
     if since is None:
         rows.reverse()
     return [

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Insert, func, select, update
+from sqlalchemy import Insert, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts.outbox import OutboxRow
@@ -70,7 +70,7 @@ def add_digest(db: Database, receiver: str, key: str, body: Mapping[str, Any], c
         "urgent": False, "created": created, "hold_until": created, "batch": None, "attempts": 0,
         "next_attempt": created, "state": _PENDING, "kind": "digest",
     }
-    table = OutboxRecord.__table__
+    table: Table = OutboxRecord.__table__  # type: ignore[assignment]  # declarative tables are Tables
     insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
     stmt: Insert = insert(table).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"])
     with db.begin() as conn:

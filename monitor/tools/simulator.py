@@ -41,6 +41,16 @@ from monitor.tools.district import DEMO_FAILURES, dump_registry, synthetic_regis
 
 log = logging.getLogger(__name__)
 
+
+def _settle(fut: asyncio.Future[None], err: BaseException | None) -> None:
+    """Resolve the connect future once: with the error, or done."""
+    if fut.done():
+        return
+    if err is not None:
+        fut.set_exception(err)
+    else:
+        fut.set_result(None)
+
 JITTER = 0.05  # a heartbeat comes up to 5 % early or late
 
 
@@ -330,10 +340,10 @@ class Simulator:
             if reason.value in (134, 135):  # bad user name or password, not authorised: stop retrying
                 client.disconnect()
             err = ConnectionError(f"broker refused the connection: {reason}")
-            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_exception(err))
+            loop.call_soon_threadsafe(_settle, fut, err)
         elif not fut.done():
             log.info("simulator: connected to %s:%d", self.host, self.port)
-            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(None))
+            loop.call_soon_threadsafe(_settle, fut, None)
         else:  # back after losing the broker: devices announce themselves again, as real ones do
             log.info("simulator: reconnected to %s:%d", self.host, self.port)
             loop.call_soon_threadsafe(self._announce)
@@ -636,7 +646,8 @@ class _PahoSender:
         for i in range(first, first + count):
             publish(self.topics[i % n], payload, self.qos)
         while self.client.want_write():  # let the socket drain before queueing more
-            select.select([], [self.sock], [], 1.0)
+            if self.sock is not None:
+                select.select([], [self.sock], [], 1.0)
             self.client.loop_write()
         self.client.loop_read()
         self.client.loop_misc()
