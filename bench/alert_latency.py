@@ -10,13 +10,13 @@ aiohttp receiver on 127.0.0.1. The MQTT leg (broker -> collector) is not in this
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _common import free_port
 from aiohttp import web
 
 from alerts.lifecycle import AlertBook, LifecycleConfig
@@ -25,12 +25,6 @@ from alerts.routing import Router, parse_receivers
 from alerts.wording import RegistryNames
 from devices.events import AlarmEvent
 from monitor.storage.db import Database
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def main(n: int) -> None:

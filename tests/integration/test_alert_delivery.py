@@ -13,9 +13,9 @@ from aiohttp import web
 
 from devices.registry import parse_registry
 from monitor.app import App
-from monitor.collector import free_port
 from monitor.config import AlertsConfig
 from tests.integration.service import SMALL_REGISTRY, Device, make_config, wait_for
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -13,12 +13,12 @@ from sqlalchemy import update
 
 from alerts.digest import LOCAL
 from monitor import digest
-from monitor.collector import free_port
 from monitor.config import AlertsConfig
 from monitor.storage.registry_store import import_registry
 from monitor.storage.tables import AlarmEventRecord, DeviceRecord, JudgementRecord
 from monitor.storage.ticket_tables import TicketRecord
 from tests.integration.service import SMALL_REGISTRY, make_app
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

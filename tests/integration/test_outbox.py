@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from pathlib import Path
 
@@ -18,14 +17,9 @@ from alerts.wording import RegistryNames
 from devices.events import AlarmEvent, Judgement, Rule, Severity
 from monitor.storage.alert_tables import OutboxRecord
 from monitor.storage.db import Database
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Hook:

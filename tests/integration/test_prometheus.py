@@ -28,7 +28,8 @@ from monitor.app import App
 from monitor.config import Config, DatabaseConfig, HttpConfig, MqttConfig
 from monitor.district import DEMO_FAILURES, district_registry, dump_registry
 from monitor.simulator import Action, Simulator, Verb
-from tests.integration.mosquitto import free_port, run_mosquitto
+from tests.integration.mosquitto import run_mosquitto
+from tests.ports import free_port
 from tests.test_grafana_dashboards import dashboard_queries
 
 pytestmark = pytest.mark.integration

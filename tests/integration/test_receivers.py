@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -28,17 +27,12 @@ from alerts.receivers import DeliveryError, deliver
 from alerts.routing import Receiver, Router, compose, parse_receivers
 from alerts.wording import RegistryNames
 from devices.events import Judgement, Rule, Severity
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
 NAMES = RegistryNames(schools={"panhe-ms": "盘河中学"}, zones={("panhe-ms", "dorm-girls"): "女生宿舍"})
 SECRET = "SEC0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def camera(active: bool, t: float) -> Judgement:

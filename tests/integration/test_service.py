@@ -246,7 +246,7 @@ async def test_health_and_readiness(running) -> None:
 
 
 async def test_readyz_is_not_ready_without_a_broker(tmp_path: Path) -> None:
-    from monitor.collector import free_port
+    from tests.ports import free_port
 
     app = make_app(free_port(), tmp_path)
     await app.start()
