@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.ports import free_port
+from tests.services import require_binary
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -30,6 +31,7 @@ def _accepting(port: int) -> bool:
 @contextlib.contextmanager
 def run_mosquitto(tmp_path: Path, extra_conf: str = "", port: int | None = None) -> Iterator[int]:
     """Start Mosquitto with a config in `tmp_path`; yield its port; stop it (SIGTERM, then SIGKILL)."""
+    mosquitto = require_binary("mosquitto", "mosquitto", also=(MOSQUITTO,))
     tmp_path = Path(tmp_path)
     tmp_path.mkdir(parents=True, exist_ok=True)
     log_path = tmp_path / "mosquitto.log"
@@ -41,7 +43,7 @@ def run_mosquitto(tmp_path: Path, extra_conf: str = "", port: int | None = None)
             f"log_dest file {log_path}\nlog_type error\nlog_type warning\nlog_type notice\n{extra_conf}\n",
             encoding="utf-8",
         )
-        proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
         while proc.poll() is None and not _accepting(chosen) and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from tests.integration.service import (
     token,
     wait_for,
 )
+from tests.services import require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -349,13 +348,11 @@ async def test_a_bus_track_shows_recent_fixes_since_a_time(running) -> None:
 # ---- schemathesis ---------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("schemathesis", path=str(Path(sys.executable).parent)) is None,
-                    reason="schemathesis is not installed")
 async def test_schemathesis_finds_no_server_error_or_schema_mismatch(running, tmp_path: Path) -> None:
     app, _, toks = running
     await seed_other_school(app, toks)
     host, port = app.http_address  # type: ignore[misc]
-    exe = str(Path(sys.executable).parent / "schemathesis")
+    exe = require_tool("schemathesis", "schemathesis")
     proc = await asyncio.create_subprocess_exec(
         exe, "run", f"http://{host}:{port}/api/v1/openapi.json",
         "--header", f"Authorization: Bearer {toks['admin']}",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import stat
 import subprocess
 import threading
@@ -18,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from monitor.broker_config import check_password, main, read_credentials
 from tests.integration.mosquitto import MOSQUITTO, run_mosquitto
+from tests.services import require_binary
 
 pytestmark = pytest.mark.integration
 
@@ -221,8 +221,7 @@ def test_mosquitto_passwd_hashes_are_read_back_by_our_check():
     """Our `$7$` hashes use Mosquitto's own recipe: a hash made by mosquitto_passwd checks out."""
     import tempfile
 
-    passwd_tool = Path(MOSQUITTO).with_name("mosquitto_passwd")
-    tool = str(passwd_tool) if passwd_tool.exists() else "mosquitto_passwd"
+    tool = require_binary("mosquitto_passwd", "mosquitto", also=(str(Path(MOSQUITTO).with_name("mosquitto_passwd")),))
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / "pw"
         subprocess.run([tool, "-b", "-c", str(f), "alice", "s3cret"], check=True, capture_output=True)
@@ -262,9 +261,9 @@ def test_a_password_variable_that_is_not_set_is_an_error(tmp_path, monkeypatch, 
     assert not (tmp_path / "b").exists()
 
 
-@pytest.mark.skipif(shutil.which("mosquitto_sub") is None, reason="mosquitto_sub is not installed (mosquitto-clients)")
 def test_the_compose_healthcheck_passes_with_the_monitor_account_and_fails_without(broker):
     port, passwords = broker
+    require_binary("mosquitto_sub", "mosquitto-clients")  # the healthcheck command runs it
     compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text(encoding="utf-8"))
     kind, command = compose["services"]["mosquitto"]["healthcheck"]["test"]
     assert kind == "CMD-SHELL"

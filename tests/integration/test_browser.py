@@ -18,6 +18,7 @@ import pytest
 from monitor.config import TicketsConfig
 from tests.integration.service import Device, token, wait_for
 from tests.integration.test_api import build_app, keep_beating
+from tests.services import require_binary, require_module
 
 pytestmark = pytest.mark.integration
 
@@ -27,15 +28,14 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 
-playwright_api = pytest.importorskip("playwright.async_api")
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian chromium is not installed", allow_module_level=True)
 
 
 @pytest.fixture
 async def browser():
+    playwright_api = require_module("playwright.async_api", "playwright")
+    chromium = require_binary("chromium", "chromium", also=(CHROMIUM,))  # Debian's; playwright downloads none
     async with playwright_api.async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = await p.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         yield b
         await b.close()
 

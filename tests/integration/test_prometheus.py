@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -30,16 +29,13 @@ from monitor.district import DEMO_FAILURES, district_registry, dump_registry
 from monitor.simulator import Action, Simulator, Verb
 from tests.integration.mosquitto import run_mosquitto
 from tests.ports import free_port
+from tests.services import require_binary
 from tests.test_grafana_dashboards import dashboard_queries
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy/prometheus"
-PROMETHEUS = shutil.which("prometheus")
-PROMTOOL = shutil.which("promtool")
-needs_prometheus = pytest.mark.skipif(PROMETHEUS is None or PROMTOOL is None,
-                                      reason="Prometheus is not installed (Debian: apt-get install prometheus)")
 
 #: Contract §6 metrics that the monitor does not export yet (other parts are adding them). A query on
 #: them must still run without error; once exported, it must return data like the others.
@@ -77,6 +73,7 @@ class Running:
 @contextlib.contextmanager
 def run_prometheus(tmp_path: Path, target: str) -> Iterator[tuple[str, Path]]:
     """deploy/prometheus/prometheus.yml pointed at `target`, scraping and evaluating every second."""
+    prometheus = require_binary("prometheus", "prometheus")
     tmp_path.mkdir(parents=True, exist_ok=True)
     conf = yaml.safe_load((DEPLOY / "prometheus.yml").read_text(encoding="utf-8"))
     conf["global"].update(scrape_interval=f"{SCRAPE_S}s", evaluation_interval=f"{SCRAPE_S}s")
@@ -91,7 +88,7 @@ def run_prometheus(tmp_path: Path, target: str) -> Iterator[tuple[str, Path]]:
     port = free_port()
     log = (tmp_path / "prometheus.log").open("wb")
     proc = subprocess.Popen(
-        [str(PROMETHEUS), f"--config.file={path}", f"--storage.tsdb.path={tmp_path / 'data'}",
+        [prometheus, f"--config.file={path}", f"--storage.tsdb.path={tmp_path / 'data'}",
          f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
         stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -165,7 +162,6 @@ def rule_exprs() -> list[tuple[str, str]]:
     return [(r["alert"], r["expr"]) for g in doc["groups"] for r in g["rules"]]
 
 
-@needs_prometheus
 async def test_every_dashboard_query_and_rule_runs_against_a_live_monitor(running: Running):
     base = running.prometheus
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
@@ -222,15 +218,15 @@ async def test_every_dashboard_query_and_rule_runs_against_a_live_monitor(runnin
         assert not await series(http, base, dict(rule_exprs())["CampusMonitorNoMessages"])
 
 
-@needs_prometheus
 def test_promtool_accepts_the_deployed_config_and_rules():
+    promtool = require_binary("promtool", "prometheus")
     for args in (["check", "config", str(DEPLOY / "prometheus.yml")], ["check", "rules", str(DEPLOY / "rules.yml")]):
-        done = subprocess.run([str(PROMTOOL), *args], capture_output=True, text=True, timeout=30)
+        done = subprocess.run([promtool, *args], capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool is not installed (Debian: prometheus-alertmanager)")
 def test_amtool_accepts_the_alertmanager_config():
-    done = subprocess.run(["amtool", "check-config", str(ROOT / "deploy/alertmanager/alertmanager.yml")],
+    amtool = require_binary("amtool", "prometheus-alertmanager")
+    done = subprocess.run([amtool, "check-config", str(ROOT / "deploy/alertmanager/alertmanager.yml")],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stdout + done.stderr

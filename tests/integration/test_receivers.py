@@ -9,7 +9,6 @@ import base64
 import hashlib
 import hmac
 import json
-import shutil
 import ssl
 import subprocess
 import time
@@ -28,6 +27,7 @@ from alerts.routing import Receiver, Router, compose, parse_receivers
 from alerts.wording import RegistryNames
 from devices.events import Judgement, Rule, Severity
 from tests.ports import free_port
+from tests.services import require_binary
 
 pytestmark = pytest.mark.integration
 
@@ -201,18 +201,16 @@ async def test_email_goes_over_starttls_with_login_and_a_chinese_subject(smtp_se
 
 # ---- Alertmanager --------------------------------------------------------------------------------
 
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
 
 @pytest.fixture
 async def alertmanager(tmp_path: Path):
-    if ALERTMANAGER is None:
-        pytest.skip("Alertmanager binary absent: install the Debian package prometheus-alertmanager")
+    alertmanager = require_binary("prometheus-alertmanager", "prometheus-alertmanager", also=("alertmanager",))
     config = tmp_path / "alertmanager.yml"
     config.write_text("route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n")
     port = free_port()
     proc = subprocess.Popen(
-        [ALERTMANAGER, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
+        [alertmanager, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
          f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
