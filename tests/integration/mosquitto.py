@@ -9,15 +9,16 @@ a password file, a TLS listener); the broker's log is `tmp_path/mosquitto.log`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from tests.ports import free_port
 from tests.services import require_binary
+from tests.waiting import wait_until
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -26,6 +27,10 @@ def _accepting(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _listening_or_exited(proc: subprocess.Popen[bytes], port: int) -> bool:
+    return proc.poll() is not None or _accepting(port)
 
 
 @contextlib.contextmanager
@@ -44,9 +49,8 @@ def run_mosquitto(tmp_path: Path, extra_conf: str = "", port: int | None = None)
             encoding="utf-8",
         )
         proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while proc.poll() is None and not _accepting(chosen) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        with contextlib.suppress(AssertionError):  # checked just below
+            wait_until(functools.partial(_listening_or_exited, proc, chosen), 10, "mosquitto to listen")
         if proc.poll() is None and _accepting(chosen):
             break
         _stop(proc)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from devices.registry import parse_registry
 from monitor.app import App
 from monitor.config import Config, DatabaseConfig, HttpConfig, MqttConfig
 from monitor.storage.auth_tables import create_token
+from tests.waiting import let_time_pass
 
 SMALL_REGISTRY = """
 defaults:
@@ -90,17 +90,7 @@ async def keep_beating(dev: Device, stop: asyncio.Event, names: list[tuple[str, 
     while not stop.is_set():
         for school, kind, device in names:
             await asyncio.to_thread(dev.beat, school, kind, device)
-        await asyncio.sleep(0.2)
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> float:
-    """Wait until `predicate()`; return how long it took. Fails the test on timeout."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(step)
-    return time.monotonic() - start
+        await let_time_pass(0.2)  # the heartbeat interval
 
 
 def state(app: App, school: str, kind: str, dev: str) -> str:

@@ -8,11 +8,9 @@ from deploy/prometheus/prometheus.yml and scrapes every second.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from tests.integration.mosquitto import run_mosquitto
 from tests.ports import free_port
 from tests.services import require_binary
 from tests.test_grafana_dashboards import dashboard_queries
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -147,17 +146,6 @@ async def query(http: aiohttp.ClientSession, base: str, expr: str) -> dict[str, 
     return body
 
 
-async def until(check, timeout: float = 20.0, what: str = "") -> Any:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.25)
-
-
 async def series(http: aiohttp.ClientSession, base: str, expr: str) -> list[dict[str, Any]]:
     body = await query(http, base, expr)
     return body["data"]["result"] if body.get("status") == "success" else []
@@ -182,15 +170,15 @@ async def test_every_dashboard_query_and_rule_runs_against_a_live_monitor(runnin
             except aiohttp.ClientError:
                 return False
 
-        await until(ready, 20, "Prometheus to start")
+        await wait_for(ready, 20, "Prometheus to start")
         # five scrapes of a monitor that hears devices, has a camera down (offline after it was heard),
         # an alarm press stored and bad messages counted
-        await until(lambda: series(http, base, 'count_over_time(up{job="campus-monitor"}[1m]) >= 5'), 20,
-                    "five scrapes")
-        await until(lambda: series(http, base, "campus_alarm_events_total"), 20, "the alarm press")
-        await until(lambda: series(http, base, 'campus_messages_total{outcome="invalid"}'), 20, "bad messages")
+        await wait_for(lambda: series(http, base, 'count_over_time(up{job="campus-monitor"}[1m]) >= 5'), 20,
+                       "five scrapes")
+        await wait_for(lambda: series(http, base, "campus_alarm_events_total"), 20, "the alarm press")
+        await wait_for(lambda: series(http, base, 'campus_messages_total{outcome="invalid"}'), 20, "bad messages")
         dead = f'campus_device_up{{device="{DEMO_FAILURES[0].camera}"}} == 0 and campus_device_last_seen_timestamp_seconds'
-        await until(lambda: series(http, base, dead), 20, "the offline camera")
+        await wait_for(lambda: series(http, base, dead), 20, "the offline camera")
 
         async with http.get(f"{base}/api/v1/label/__name__/values") as resp:
             known = set((await resp.json())["data"])
@@ -225,7 +213,7 @@ async def test_every_dashboard_query_and_rule_runs_against_a_live_monitor(runnin
         # the broker goes away: the disconnected rule's condition holds, "no messages" is not claimed
         running.broker.close()
         disconnected = dict(rule_exprs())["CampusMonitorBrokerDisconnected"]
-        await until(lambda: series(http, base, disconnected), 20, "the broker-disconnected condition")
+        await wait_for(lambda: series(http, base, disconnected), 20, "the broker-disconnected condition")
         assert not await series(http, base, dict(rule_exprs())["CampusMonitorNoMessages"])
 
 

@@ -4,7 +4,6 @@ real Prometheus Alertmanager (Debian package `prometheus-alertmanager`) started 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -28,6 +27,7 @@ from alerts.wording import RegistryNames
 from devices.events import Judgement, Rule, Severity
 from tests.ports import free_port
 from tests.services import require_binary
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -217,18 +217,16 @@ async def alertmanager(tmp_path: Path):
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):
-                try:
-                    async with http.get(f"{base}/-/ready") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
+            async def ready() -> bool:
                 if proc.poll() is not None:
                     raise AssertionError(f"alertmanager exited: {proc.stderr.read().decode()[-2000:]}")
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("alertmanager not ready in 10 s")
+                try:
+                    async with http.get(f"{base}/-/ready") as r:
+                        return r.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await wait_for(ready, 10, "alertmanager to be ready")
         yield base
     finally:
         proc.terminate()
