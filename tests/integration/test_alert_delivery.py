@@ -14,8 +14,9 @@ from aiohttp import web
 from devices.registry import parse_registry
 from monitor.app import App
 from monitor.config import AlertsConfig
-from tests.integration.service import SMALL_REGISTRY, Device, make_config
+from tests.integration.service import Device, make_config
 from tests.ports import free_port
+from tests.registries import SMALL_REGISTRY
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration

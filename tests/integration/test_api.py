@@ -24,7 +24,6 @@ from monitor.app import App
 from monitor.config import TicketsConfig
 from monitor.openapi import document
 from tests.integration.service import (
-    SMALL_REGISTRY,
     Device,
     keep_beating,
     make_config,
@@ -33,6 +32,7 @@ from tests.integration.service import (
     state,
     token,
 )
+from tests.registries import SMALL_REGISTRY
 from tests.services import require_tool
 from tests.waiting import let_time_pass, wait_for
 

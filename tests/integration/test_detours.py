@@ -19,7 +19,8 @@ from devices.events import Judgement, Rule
 from devices.registry import parse_registry
 from monitor.app import App
 from monitor.config import BusesConfig
-from tests.integration.service import SMALL_REGISTRY, Device, make_config, token
+from tests.integration.service import Device, make_config, token
+from tests.registries import SMALL_REGISTRY
 from tests.waiting import let_time_pass, wait_for
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,9 @@ from monitor.config import AlertsConfig
 from monitor.storage.registry_store import import_registry
 from monitor.storage.tables import AlarmEventRecord, DeviceRecord, JudgementRecord
 from monitor.storage.ticket_tables import TicketRecord
-from tests.integration.service import SMALL_REGISTRY, make_app
+from tests.integration.service import make_app
 from tests.ports import free_port
+from tests.registries import SMALL_REGISTRY
 
 pytestmark = pytest.mark.integration
 
