@@ -10,13 +10,13 @@ aiohttp receiver on 127.0.0.1. The MQTT leg (broker -> collector) is not in this
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _common import free_port
 from aiohttp import web
 
 from alerts.lifecycle import AlertBook, LifecycleConfig
@@ -27,12 +27,6 @@ from devices.events import AlarmEvent
 from monitor.storage.alert_store import record_changes
 from monitor.storage.db import Database
 from monitor.storage.outbox_store import SqlOutbox
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def main(n: int) -> None:

@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _common import free_port  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 FILTER = "campus/+/camera/+/heartbeat"
 
 
@@ -120,12 +122,6 @@ def worker_monitor(port: int, client_id: str, expect: int, registry_file: str, d
 
 
 # ---- the driver ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_broker(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import dataclasses
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,11 +26,7 @@ from alerts.routing import parse_receivers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from _common import free_port  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 async def run(presses: int, rate: float) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -15,14 +14,12 @@ import pytest
 import yaml
 
 from monitor.config import parse_config
+from tests.services import require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 ENTRYPOINT = ROOT / "deploy/monitor/entrypoint.sh"
-DOCKER_COMPOSE = shutil.which("docker-compose")
-needs_compose = pytest.mark.skipif(DOCKER_COMPOSE is None,
-                                   reason="docker-compose is not installed (Debian: apt-get install docker-compose)")
 SERVICES = {"mosquitto", "postgres", "monitor", "prometheus", "alertmanager", "grafana"}
 
 
@@ -31,14 +28,14 @@ def compose_doc() -> dict:
 
 
 def run_compose(*args: str, env_file: Path | None = None) -> subprocess.CompletedProcess[str]:
-    base = [str(DOCKER_COMPOSE), "--project-directory", str(ROOT), "-f", str(COMPOSE)]
+    compose = require_binary("docker-compose", "docker-compose")
+    base = [compose, "--project-directory", str(ROOT), "-f", str(COMPOSE)]
     if env_file is not None:
         base += ["--env-file", str(env_file)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MQTT_", "POSTGRES_", "GRAFANA_"))}
     return subprocess.run([*base, *args], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
 
 
-@needs_compose
 def test_docker_compose_accepts_the_file_with_the_example_env():
     done = run_compose("config", env_file=ENV_EXAMPLE)
     assert done.returncode == 0, done.stderr
@@ -48,7 +45,6 @@ def test_docker_compose_accepts_the_file_with_the_example_env():
     assert url == "mqtt://campus-monitor:change-me-monitor@mosquitto:1883"
 
 
-@needs_compose
 def test_docker_compose_refuses_to_run_without_the_secrets(tmp_path):
     empty = tmp_path / "empty.env"
     empty.write_text("", encoding="utf-8")

@@ -9,20 +9,18 @@ a password file, a TLS listener); the broker's log is `tmp_path/mosquitto.log`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.ports import free_port
+from tests.services import require_binary
+from tests.waiting import wait_until
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _accepting(port: int) -> bool:
@@ -31,9 +29,14 @@ def _accepting(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _listening_or_exited(proc: subprocess.Popen[bytes], port: int) -> bool:
+    return proc.poll() is not None or _accepting(port)
+
+
 @contextlib.contextmanager
 def run_mosquitto(tmp_path: Path, extra_conf: str = "", port: int | None = None) -> Iterator[int]:
     """Start Mosquitto with a config in `tmp_path`; yield its port; stop it (SIGTERM, then SIGKILL)."""
+    mosquitto = require_binary("mosquitto", "mosquitto", also=(MOSQUITTO,))
     tmp_path = Path(tmp_path)
     tmp_path.mkdir(parents=True, exist_ok=True)
     log_path = tmp_path / "mosquitto.log"
@@ -45,10 +48,9 @@ def run_mosquitto(tmp_path: Path, extra_conf: str = "", port: int | None = None)
             f"log_dest file {log_path}\nlog_type error\nlog_type warning\nlog_type notice\n{extra_conf}\n",
             encoding="utf-8",
         )
-        proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while proc.poll() is None and not _accepting(chosen) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with contextlib.suppress(AssertionError):  # checked just below
+            wait_until(functools.partial(_listening_or_exited, proc, chosen), 10, "mosquitto to listen")
         if proc.poll() is None and _accepting(chosen):
             break
         _stop(proc)

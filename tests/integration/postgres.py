@@ -16,7 +16,6 @@ import glob
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from tests.ports import free_port
 
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl) not found in /usr/lib/postgresql/*/bin, on PATH or in "
@@ -50,12 +51,6 @@ def find_bindir() -> Path:
         if (Path(cand) / "initdb").is_file() and (Path(cand) / "pg_ctl").is_file():
             return Path(cand)
     raise PostgresUnavailable(INSTALL_HINT)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PostgresServer:
@@ -106,7 +101,7 @@ class PostgresServer:
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         for _attempt in range(3):  # the free port may be taken between probe and bind
-            self.port = _free_port()
+            self.port = free_port()
             proc = self._run(
                 "pg_ctl",
                 "-D",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,37 +16,8 @@ from devices.registry import parse_registry
 from monitor.app import App
 from monitor.config import Config, DatabaseConfig, HttpConfig, MqttConfig
 from monitor.storage.auth_tables import create_token
-
-SMALL_REGISTRY = """
-defaults:
-  camera: {interval_s: 0.5, missed: 2}
-  alarm: {interval_s: 0.5, missed: 2}
-  gps: {interval_s: 0.5, missed: 2}
-schools:
-  - id: panhe-ms
-    name: 盘河中学
-    zones:
-      - {id: dorm-girls, name: 女生宿舍, kind: dormitory, min_live: 2}
-      - {id: canteen, name: 食堂, kind: canteen}
-    cameras:
-      - {id: cam-dg-01, zone: dorm-girls}
-      - {id: cam-dg-02, zone: dorm-girls}
-      - {id: cam-dg-03, zone: dorm-girls}
-      - {id: cam-ct-01, zone: canteen}
-    alarms:
-      - {id: alarm-gate, location: 校门}
-  - id: other-ps
-    name: 其他小学
-    cameras:
-      - {id: cam-01}
-routes:
-  - id: panhe-r1
-    corridor_m: 150
-    speed_limit_kmh: 60
-    path: [[103.7171, 27.3382], [103.7204, 27.3417]]
-buses:
-  - {id: bus-023, plate: 云C·12345, school: panhe-ms, route: panhe-r1, capacity: 19}
-"""
+from tests.registries import SMALL_REGISTRY
+from tests.waiting import let_time_pass
 
 
 def make_config(port: int, db_url: str, **mqtt: Any) -> Config:
@@ -90,17 +60,7 @@ async def keep_beating(dev: Device, stop: asyncio.Event, names: list[tuple[str, 
     while not stop.is_set():
         for school, kind, device in names:
             await asyncio.to_thread(dev.beat, school, kind, device)
-        await asyncio.sleep(0.2)
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> float:
-    """Wait until `predicate()`; return how long it took. Fails the test on timeout."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(step)
-    return time.monotonic() - start
+        await let_time_pass(0.2)  # the heartbeat interval
 
 
 def state(app: App, school: str, kind: str, dev: str) -> str:

@@ -15,8 +15,10 @@ from alerts.routing import parse_receivers
 from devices.registry import parse_registry
 from monitor.app import App
 from monitor.config import AlertsConfig
-from tests.integration.mosquitto import free_port
-from tests.integration.service import SMALL_REGISTRY, Device, make_config, wait_for
+from tests.integration.service import Device, make_config
+from tests.ports import free_port
+from tests.registries import SMALL_REGISTRY
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -105,18 +107,13 @@ async def test_a_message_nobody_takes_becomes_a_dead_letter_the_bureau_can_see(
                                 {"ts": time.time(), "event_id": "p-dead", "type": "press"})
         bureau = await token(app, "bureau")
         officer = await token(app, "officer", ["panhe-ms"])
-        dead: list[dict[str, Any]] = []
 
-        async def poll() -> None:
-            for _ in range(100):
-                status, body = await get_json(app, "/api/v1/notifications?state=dead", bureau)
-                assert status == 200
-                if body["items"]:
-                    dead.extend(body["items"])
-                    return
-                await asyncio.sleep(0.1)
+        async def dead_letters() -> list[dict[str, Any]]:
+            status, body = await get_json(app, "/api/v1/notifications?state=dead", bureau)
+            assert status == 200
+            return list(body["items"])
 
-        await poll()
+        dead = await wait_for(dead_letters, 10, "a dead letter")
         assert dead and dead[0]["receiver"] == "gone" and dead[0]["state"] == "dead"
         assert (await get_json(app, "/api/v1/notifications", officer))[0] == 403
         text = (await get_json(app, "/metrics"))[1]

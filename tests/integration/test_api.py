@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,6 @@ from monitor.app import App
 from monitor.config import TicketsConfig
 from monitor.http.openapi import document
 from tests.integration.service import (
-    SMALL_REGISTRY,
     Device,
     keep_beating,
     make_config,
@@ -34,8 +31,10 @@ from tests.integration.service import (
     sample,
     state,
     token,
-    wait_for,
 )
+from tests.registries import SMALL_REGISTRY
+from tests.services import require_tool
+from tests.waiting import let_time_pass, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -103,12 +102,10 @@ async def test_a_killed_camera_opens_one_ticket_the_crew_resolves_and_it_closes_
             opened[:] = [t for t in body["items"] if t["device"] == "cam-dg-01"]
             return bool(opened)
 
-        while not await ticket_is_open():
-            assert time.monotonic() - down_at < 1.0 + 1.5, "no ticket within open_after_s + 1.5 s"
-            await asyncio.sleep(0.1)
+        await wait_for(ticket_is_open, 1.0 + 1.5 - (time.monotonic() - down_at), "a ticket within open_after_s + 1.5 s")
         ticket = opened[0]
         assert (ticket["school"], ticket["kind"], ticket["zone"]) == ("panhe-ms", "camera", "dorm-girls")
-        await asyncio.sleep(1.5)  # still down: never a second ticket
+        await let_time_pass(1.5)  # still down: never a second ticket
         _, body = await call(app, "GET", "/api/v1/tickets?device=cam-dg-01", toks["bureau"])
         assert len(body["items"]) == 1
         _, body = await call(app, "GET", "/api/v1/tickets?school=panhe-ms", toks["bureau"])
@@ -133,9 +130,7 @@ async def test_a_killed_camera_opens_one_ticket_the_crew_resolves_and_it_closes_
             _, t = await call(app, "GET", f"/api/v1/tickets/{ticket['id']}", toks["panhe"])
             return t["status"] == "closed"
 
-        while not await closed():
-            assert time.monotonic() - back_at < 1.0 + 1.5, "not closed within verify_s + 1.5 s"
-            await asyncio.sleep(0.1)
+        await wait_for(closed, 1.0 + 1.5 - (time.monotonic() - back_at), "the ticket closed within verify_s + 1.5 s")
         _, shown = await call(app, "GET", f"/api/v1/tickets/{ticket['id']}", toks["crew"])
         assert [n["text"] for n in shown["note_list"] if n["action"] == "resolved"] == ["replaced the power supply"]
         assert shown["repair_s"] > 0
@@ -220,7 +215,12 @@ async def seed_other_school(app: App, toks: dict[str, str]) -> dict[str, str]:
     engine.on_judgements([Judgement(now, Rule.CAMERA_DOWN, Severity.WARNING, "other-ps", "cam-01", True),
                           Judgement(now, Rule.CAMERA_DOWN, Severity.WARNING, "panhe-ms", "cam-ct-01", True, "canteen")])
     await wait_for(lambda: len(engine.book.open_alerts()) == 2, 2)
-    await asyncio.sleep(0.3)
+
+    async def stored() -> bool:
+        _, alerts = await call(app, "GET", "/api/v1/alerts?rule=camera_down", toks["bureau"])
+        return len(alerts["items"]) == 2
+
+    await wait_for(stored, 5, "both alerts stored")
     other_alert = next(a.id for a in engine.book.open_alerts() if a.school == "other-ps")
     return {"ticket": other_ticket["id"], "own_ticket": own_ticket["id"], "window": window["id"], "alert": other_alert,
             "school": "other-ps", "bus": "bus-900"}
@@ -340,9 +340,14 @@ async def test_a_bus_track_shows_recent_fixes_since_a_time(running) -> None:
     for i in range(3):
         await asyncio.to_thread(dev.send, "campus/panhe-ms/bus/bus-023/gps",
                                 {"ts": time.time(), "lat": 27.3382 + i * 0.0005, "lon": 103.7171 + i * 0.0005, "speed_kmh": 30})
-        await asyncio.sleep(0.6)
-    status, track = await call(app, "GET", f"/api/v1/buses/bus-023/track?since={t0 - 1}", toks["panhe"])
-    assert status == 200 and len(track["items"]) == 3
+        await let_time_pass(0.6)  # the bus drives on between fixes
+
+    async def three_fixes() -> dict[str, Any]:
+        status, track = await call(app, "GET", f"/api/v1/buses/bus-023/track?since={t0 - 1}", toks["panhe"])
+        assert status == 200
+        return track if len(track["items"]) == 3 else {}
+
+    track = await wait_for(three_fixes, 5, "three fixes in the track")
     assert track["items"][0]["lat"] < track["items"][-1]["lat"]
     iso_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
     _, later = await call(app, "GET", f"/api/v1/buses/bus-023/track?since={iso_since}", toks["panhe"])
@@ -352,13 +357,11 @@ async def test_a_bus_track_shows_recent_fixes_since_a_time(running) -> None:
 # ---- schemathesis ---------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("schemathesis", path=str(Path(sys.executable).parent)) is None,
-                    reason="schemathesis is not installed")
 async def test_schemathesis_finds_no_server_error_or_schema_mismatch(running, tmp_path: Path) -> None:
     app, _, toks = running
     await seed_other_school(app, toks)
     host, port = app.http_address  # type: ignore[misc]
-    exe = str(Path(sys.executable).parent / "schemathesis")
+    exe = require_tool("schemathesis", "schemathesis")
     proc = await asyncio.create_subprocess_exec(
         exe, "run", f"http://{host}:{port}/api/v1/openapi.json",
         "--header", f"Authorization: Bearer {toks['admin']}",

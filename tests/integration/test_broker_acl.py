@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import stat
 import subprocess
 import threading
@@ -18,31 +17,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from monitor.tools.broker_config import check_password, main, read_credentials
 from tests.integration.mosquitto import MOSQUITTO, run_mosquitto
+from tests.registries import SMALL_REGISTRY
+from tests.services import require_binary
 
 pytestmark = pytest.mark.integration
 
-REGISTRY = """
-schools:
-  - id: panhe-ms
-    name: 盘河中学
-    zones:
-      - {id: dorm-girls, name: 女生宿舍, kind: dormitory}
-    cameras:
-      - {id: cam-dg-01, zone: dorm-girls}
-      - {id: cam-dg-02, zone: dorm-girls}
-    alarms:
-      - {id: alarm-gate, location: 校门}
-  - id: other-ps
-    name: 其他小学
-    zones:
-      - {id: gate, name: 校门, kind: gate}
-    cameras:
-      - {id: cam-gate, zone: gate}
-routes:
-  - {id: r1, path: [[103.7171, 27.3382], [103.7204, 27.3417]]}
-buses:
-  - {id: bus-023, plate: 云C·12345, school: panhe-ms, route: r1, capacity: 19}
-"""
 TIMEOUT = 5.0
 
 
@@ -101,7 +80,7 @@ class Client:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """A Mosquitto with the generated files, anonymous clients refused: yields (port, passwords)."""
-    (tmp_path / "registry.yaml").write_text(REGISTRY, encoding="utf-8")
+    (tmp_path / "registry.yaml").write_text(SMALL_REGISTRY, encoding="utf-8")
     out = tmp_path / "broker"
     assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(out)]) == 0
     # `user root`: started as root, Mosquitto would drop to `mosquitto`, who cannot read the pytest tmp dir
@@ -136,7 +115,7 @@ def test_a_device_publishing_as_another_device_is_refused_and_the_monitor_never_
         "campus/panhe-ms/camera/cam-dg-02/heartbeat",  # a neighbour in the same zone
         "campus/panhe-ms/camera/cam-dg-02/status",
         "campus/panhe-ms/alarm/alarm-gate/event",  # a fake alarm press
-        "campus/other-ps/camera/cam-gate/heartbeat",  # another school
+        "campus/other-ps/camera/cam-01/heartbeat",  # another school
         "campus/other-ps/camera/cam-dg-01/heartbeat",  # its own id under another school
         "campus/panhe-ms/bus/cam-dg-01/gps",  # its own id as another kind
         "campus/_monitor/status",
@@ -165,7 +144,7 @@ def test_every_device_account_may_publish_its_own_heartbeat_status_and_events(br
     topics = {
         "panhe-ms/alarm/alarm-gate": "campus/panhe-ms/alarm/alarm-gate/event",
         "panhe-ms/bus/bus-023": "campus/panhe-ms/bus/bus-023/gps",
-        "other-ps/camera/cam-gate": "campus/other-ps/camera/cam-gate/status",
+        "other-ps/camera/cam-01": "campus/other-ps/camera/cam-01/status",
     }
     for user, topic in topics.items():
         dev = connect(clients, port, user, passwords[user])
@@ -200,13 +179,13 @@ def test_wrong_password_and_anonymous_clients_are_refused(broker, clients):
 
 
 def test_the_files_are_what_mosquitto_and_an_operator_expect(tmp_path):
-    (tmp_path / "registry.yaml").write_text(REGISTRY, encoding="utf-8")
+    (tmp_path / "registry.yaml").write_text(SMALL_REGISTRY, encoding="utf-8")
     out = tmp_path / "broker"
     args = ["--registry", str(tmp_path / "registry.yaml"), "--out", str(out)]
     assert main(args) == 0
     first = read_credentials(out / "credentials.tsv")
     assert stat.S_IMODE((out / "credentials.tsv").stat().st_mode) == 0o600
-    assert len(first) == 1 + 3 + 1 + 1  # the monitor, 3 cameras, 1 panel, 1 bus
+    assert len(first) == 1 + 5 + 1 + 1  # the monitor, 5 cameras, 1 panel, 1 bus
     hashes = dict(line.split(":", 1) for line in (out / "passwd").read_text().splitlines())
     assert all(check_password(first[user], hashes[user]) for user in first)
 
@@ -221,8 +200,7 @@ def test_mosquitto_passwd_hashes_are_read_back_by_our_check():
     """Our `$7$` hashes use Mosquitto's own recipe: a hash made by mosquitto_passwd checks out."""
     import tempfile
 
-    passwd_tool = Path(MOSQUITTO).with_name("mosquitto_passwd")
-    tool = str(passwd_tool) if passwd_tool.exists() else "mosquitto_passwd"
+    tool = require_binary("mosquitto_passwd", "mosquitto", also=(str(Path(MOSQUITTO).with_name("mosquitto_passwd")),))
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / "pw"
         subprocess.run([tool, "-b", "-c", str(f), "alice", "s3cret"], check=True, capture_output=True)
@@ -232,7 +210,7 @@ def test_mosquitto_passwd_hashes_are_read_back_by_our_check():
 
 
 def test_compose_style_passwords_from_the_environment_and_credentials_kept_apart(tmp_path, monkeypatch, clients):
-    (tmp_path / "registry.yaml").write_text(REGISTRY, encoding="utf-8")
+    (tmp_path / "registry.yaml").write_text(SMALL_REGISTRY, encoding="utf-8")
     monkeypatch.setenv("MON_PW", "monitor-secret")
     monkeypatch.setenv("SIM_PW", "simulator-secret")
     out, creds = tmp_path / "broker", tmp_path / "secrets" / "mqtt.tsv"
@@ -248,13 +226,13 @@ def test_compose_style_passwords_from_the_environment_and_credentials_kept_apart
         monitor.subscribe("campus/+/+/+/+")
         sim = connect(clients, port, "campus-simulator", "simulator-secret")
         assert not sim.wait_connected().is_failure
-        assert sim.publish("campus/other-ps/camera/cam-gate/heartbeat", b"{}").value == 0  # any device
+        assert sim.publish("campus/other-ps/camera/cam-01/heartbeat", b"{}").value == 0  # any device
         assert publish_refused(sim, "campus/_monitor/status")  # but never the monitor
-        assert monitor.messages.get(timeout=TIMEOUT)[0] == "campus/other-ps/camera/cam-gate/heartbeat"
+        assert monitor.messages.get(timeout=TIMEOUT)[0] == "campus/other-ps/camera/cam-01/heartbeat"
 
 
 def test_a_password_variable_that_is_not_set_is_an_error(tmp_path, monkeypatch, capsys):
-    (tmp_path / "registry.yaml").write_text(REGISTRY, encoding="utf-8")
+    (tmp_path / "registry.yaml").write_text(SMALL_REGISTRY, encoding="utf-8")
     monkeypatch.delenv("NOT_SET_PW", raising=False)
     assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(tmp_path / "b"),
                  "--monitor-password-env", "NOT_SET_PW"]) == 1
@@ -262,9 +240,9 @@ def test_a_password_variable_that_is_not_set_is_an_error(tmp_path, monkeypatch, 
     assert not (tmp_path / "b").exists()
 
 
-@pytest.mark.skipif(shutil.which("mosquitto_sub") is None, reason="mosquitto_sub is not installed (mosquitto-clients)")
 def test_the_compose_healthcheck_passes_with_the_monitor_account_and_fails_without(broker):
     port, passwords = broker
+    require_binary("mosquitto_sub", "mosquitto-clients")  # the healthcheck command runs it
     compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text(encoding="utf-8"))
     kind, command = compose["services"]["mosquitto"]["healthcheck"]["test"]
     assert kind == "CMD-SHELL"

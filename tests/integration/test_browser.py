@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from monitor.config import TicketsConfig
-from tests.integration.service import Device, token, wait_for
+from tests.integration.service import Device, get_json, token
 from tests.integration.test_api import build_app, keep_beating
+from tests.services import require_binary, require_module
+from tests.waiting import let_time_pass, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -27,15 +29,14 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 
-playwright_api = pytest.importorskip("playwright.async_api")
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian chromium is not installed", allow_module_level=True)
 
 
 @pytest.fixture
 async def browser():
+    playwright_api = require_module("playwright.async_api", "playwright")
+    chromium = require_binary("chromium", "chromium", also=(CHROMIUM,))  # Debian's; playwright downloads none
     async with playwright_api.async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = await p.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         yield b
         await b.close()
 
@@ -127,12 +128,17 @@ async def test_an_officer_cannot_open_another_schools_pages_and_sees_its_own(ser
     app, dev = service
     url = base_url(app)
     officer = await token(app, "officer", ["panhe-ms"])
+    t0 = time.time()
     for i in range(4):
         await asyncio.to_thread(dev.send, "campus/panhe-ms/bus/bus-023/gps",
                                 {"ts": time.time(), "lat": 27.3382 + i * 0.0008, "lon": 103.7171 + i * 0.0009, "speed_kmh": 35})
-        await asyncio.sleep(0.6)
-    await wait_for(lambda: app.buses.watches["bus-023"].snapshot().lat is not None, 3)
-    await asyncio.sleep(0.6)
+        await let_time_pass(0.6)  # the bus drives on between fixes
+
+    async def track_drawn() -> bool:  # the bus page draws the track the API serves
+        _, track = await get_json(app, f"/api/v1/buses/bus-023/track?since={t0 - 1}", officer)
+        return bool(track["items"])
+
+    await wait_for(track_drawn, 5, "the bus's track")
 
     context = await browser.new_context(viewport=PHONE)
     page = await context.new_page()
@@ -176,7 +182,12 @@ async def test_a_bureau_user_sees_the_district_worst_first_and_acknowledges_an_a
         await asyncio.to_thread(dev.beat, "panhe-ms", "camera", "cam-dg-01")
         engine = app.alerts  # type: ignore[attr-defined]
         await wait_for(lambda: any(a.rule == "zone_dark" for a in engine.book.open_alerts()), 6)
-        await asyncio.sleep(0.5)
+
+        async def stored() -> bool:  # the pages list the alerts stored in the database
+            _, alerts = await get_json(app, "/api/v1/alerts?rule=zone_dark", bureau)
+            return bool(alerts["items"])
+
+        await wait_for(stored, 5, "the zone_dark alert stored")
         context = await browser.new_context(viewport=DESKTOP)
         page = await context.new_page()
         await log_in(page, url, bureau)

@@ -19,7 +19,9 @@ from devices.events import Judgement, Rule
 from devices.registry import parse_registry
 from monitor.app import App
 from monitor.config import BusesConfig
-from tests.integration.service import SMALL_REGISTRY, Device, make_config, token, wait_for
+from tests.integration.service import Device, make_config, token
+from tests.registries import SMALL_REGISTRY
+from tests.waiting import let_time_pass, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +83,7 @@ async def test_a_declared_detour_shows_the_off_route_bus_with_its_reason_and_sup
         for i in range(4):  # about 1.2 km east of the route, moving slowly
             await asyncio.to_thread(dev.send, "campus/panhe-ms/bus/bus-023/gps",
                                     {"ts": time.time(), "lat": 27.3382 + i * 0.00003, "lon": 103.7300, "speed_kmh": 15})
-            await asyncio.sleep(0.5)
+            await let_time_pass(0.5)  # the bus drives on between fixes
         await wait_for(lambda: app.buses.watches["bus-023"].snapshot().off_route, 5)
     finally:
         dev.close()

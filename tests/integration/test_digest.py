@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,14 +12,21 @@ import pytest
 from aiohttp import web
 from sqlalchemy import update
 
-from alerts.digest import LOCAL
-from monitor import digest
-from monitor.config import AlertsConfig
+from alerts.digest import LOCAL, DigestNames
+from alerts.outbox import Backoff, OutboxSender
+from alerts.routing import parse_receivers
+from devices.registry import parse_registry
+from monitor.services.digest import DigestService, digest_key
+from monitor.storage.db import Database
+from monitor.storage.outbox_store import SqlOutbox, list_outbox
 from monitor.storage.registry_store import import_registry
+from monitor.storage.runner import DbThread
 from monitor.storage.tables import AlarmEventRecord, DeviceRecord, JudgementRecord
 from monitor.storage.ticket_tables import TicketRecord
-from tests.integration.mosquitto import free_port
-from tests.integration.service import SMALL_REGISTRY, make_app
+from monitor.tasks import cancel_and_wait
+from tests.ports import free_port
+from tests.registries import SMALL_REGISTRY
+from tests.waiting import let_time_pass, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -69,38 +77,76 @@ def _fill(db: Any) -> None:
                                opened_by="system", resolved_at=resolved, closed_at=closed))
 
 
-async def _app(tmp_path: Path, receivers: tuple[dict[str, Any], ...]):
-    app = make_app(1, tmp_path)
-    app.cfg = dataclasses.replace(app.cfg, alerts=AlertsConfig(digest_at="07:00"), receivers=receivers)
-    await app.db.call(lambda db: db.migrate())
-    await app.db.call(import_registry, app.registry, SMALL_REGISTRY, "registry.yaml")
-    await app.db.call(_fill)
-    return app
+class Desk:
+    """The digest's parts over a real SQLite database: the database thread, the outbox sender that
+    delivers what the digest queues, and the digest service itself."""
+
+    def __init__(self, tmp_path: Path, receivers: list[dict[str, Any]]) -> None:
+        self.db = DbThread(Database(f"sqlite:///{tmp_path / 'campus.db'}"))
+        self.receivers = parse_receivers(receivers)
+        self.registry = parse_registry(SMALL_REGISTRY, "registry.yaml")
+        started = time.monotonic()
+        self.clock = lambda: NOW + (time.monotonic() - started)  # the digest's day, moving on as usual
+        self.sender = self.new_sender()
+        self.service = DigestService("07:00", DigestNames.from_registry(self.registry), self.receivers, self.db,
+                                     self.sender, self.clock)
+        self.task: asyncio.Task[None] | None = None
+
+    def new_sender(self) -> OutboxSender:
+        return OutboxSender(SqlOutbox(self.db.db), self.receivers, group_window_s=0, backoff=Backoff(0.05, 0.2),
+                            poll_s=0.2, dead_after_s=5.0, clock=self.clock, in_db=self.db.run)
+
+    async def prepare(self) -> None:
+        await self.db.call(Database.migrate)
+        await self.db.call(import_registry, self.registry, SMALL_REGISTRY, "registry.yaml")
+        await self.db.call(_fill)
+
+    async def send(self) -> None:
+        self.task = asyncio.create_task(self.sender.run())
+
+    async def stop_sending(self) -> None:
+        await cancel_and_wait([self.task])
+        self.task = None
+
+    async def close(self) -> None:
+        await self.stop_sending()
+        await self.db.call(Database.dispose)
+        self.db.close()
 
 
-async def _close(app: Any) -> None:
-    await app.db.call(lambda db: db.dispose())
-    app._pool.shutdown(wait=True)  # noqa: SLF001
+@pytest.fixture
+async def desk_for(tmp_path: Path):
+    made: list[Desk] = []
+
+    async def make(receivers: list[dict[str, Any]]) -> Desk:
+        desk = Desk(tmp_path, receivers)
+        await desk.prepare()
+        made.append(desk)
+        return desk
+
+    yield make
+    for desk in made:
+        await desk.close()
 
 
-async def test_bureau_webhook_gets_one_digest_with_the_days_figures_and_officers_get_none(tmp_path: Path, webhook) -> None:
+async def test_bureau_webhook_gets_one_digest_with_the_days_figures_and_officers_get_none(desk_for, webhook) -> None:
     url, received, _ = webhook
-    app = await _app(tmp_path, ({"kind": "webhook", "name": "bureau", "url": f"{url}/hook"},
-                                {"kind": "webhook", "name": "officer", "url": f"{url}/hook", "schools": ["panhe-ms"]}))
-    service = digest.install(app, backoff_s=0.01)
-    assert service in app.services and [r.name for r in service.receivers] == ["bureau"]
+    desk = await desk_for([{"kind": "webhook", "name": "bureau", "url": f"{url}/hook"},
+                           {"kind": "webhook", "name": "officer", "url": f"{url}/hook", "schools": ["panhe-ms"]}])
+    service = desk.service
+    assert [r.name for r in service.receivers] == ["bureau"]
     await service.start()
     try:
         job = service.scheduler.get_job("daily-digest")
         nxt = job.next_run_time.astimezone(LOCAL)
         assert (nxt.hour, nxt.minute) == (7, 0) and nxt.weekday() < 5
+        await desk.send()
         assert await service.run_once(NOW) == {"bureau": True}
+        await wait_for(lambda: len(received) == 1, 5, "the digest at the webhook")
     finally:
         await service.stop()
-        await _close(app)
-    assert len(received) == 1
     headers, body = received[0]
-    assert headers["Idempotency-Key"] == digest.digest_key("bureau", NOW)
+    assert headers["Idempotency-Key"] == digest_key("bureau", NOW)
     assert body["receiver"] == "bureau"
     panhe, other = body["digest"]["schools"]
     assert (panhe["school"], other["school"]) == ("panhe-ms", "other-ps")
@@ -114,36 +160,55 @@ async def test_bureau_webhook_gets_one_digest_with_the_days_figures_and_officers
     assert "**盘河中学**" in text and "> 宿舍盲区时长：女生宿舍 7.0 小时" in text and "> 校车超速：2 次" in text
 
 
-async def test_receiver_down_gets_the_same_digest_again_under_the_same_key_in_english(tmp_path: Path, webhook) -> None:
+async def test_a_receiver_down_gets_the_same_digest_again_under_the_same_key_in_english(desk_for, webhook) -> None:
     url, received, failures = webhook
     failures["left"] = 2
-    app = await _app(tmp_path, ({"kind": "webhook", "name": "bureau", "url": f"{url}/hook", "language": "en"},))
-    service = digest.install(app, backoff_s=0.01)
-    try:
-        assert await service.run_once(NOW) == {"bureau": True}
-    finally:
-        await _close(app)
-    assert len(received) == 3
+    desk = await desk_for([{"kind": "webhook", "name": "bureau", "url": f"{url}/hook", "language": "en"}])
+    await desk.send()
+    assert await desk.service.run_once(NOW) == {"bureau": True}
+    await wait_for(lambda: len(received) == 3, 10, "two refusals and the delivery")
     assert len({h["Idempotency-Key"] for h, _ in received}) == 1
     assert [b["refused"] for _, b in received[:2]] == [received[2][1]] * 2
     assert "Alarm presses: 1" in received[2][1]["text"]
 
 
-async def test_unreachable_receiver_gives_up_after_its_attempts(tmp_path: Path) -> None:
-    app = await _app(tmp_path, ({"kind": "webhook", "name": "bureau", "url": f"http://127.0.0.1:{free_port()}/hook"},))
-    service = digest.install(app, attempts=3, backoff_s=0.01)
-    try:
-        assert await service.run_once(NOW) == {"bureau": False}
-    finally:
-        await _close(app)
+async def test_the_same_day_queued_twice_is_sent_once(desk_for, webhook) -> None:
+    url, received, _ = webhook
+    desk = await desk_for([{"kind": "webhook", "name": "bureau", "url": f"{url}/hook"}])
+    assert await desk.service.run_once(NOW) == {"bureau": True}
+    assert await desk.service.run_once(NOW) == {"bureau": False}  # e.g. rerun after a restart
+    await desk.send()
+    await wait_for(lambda: len(received) == 1, 5, "the digest at the webhook")
+    await let_time_pass(0.6)  # a few sender polls: nothing more leaves
+    assert len(received) == 1
 
 
-async def test_digest_runs_on_school_days_only(tmp_path: Path) -> None:
-    app = await _app(tmp_path, ())
-    try:
-        trigger = digest.install(app).trigger()
-    finally:
-        await _close(app)
+async def test_a_restart_during_the_retries_still_delivers_that_days_digest(desk_for, webhook) -> None:
+    url, received, failures = webhook
+    failures["left"] = 1_000  # the receiver is down
+    desk = await desk_for([{"kind": "webhook", "name": "bureau", "url": f"{url}/hook"}])
+    await desk.send()
+    await desk.service.run_once(NOW)
+    await wait_for(lambda: len(received) >= 2, 5, "retries while the receiver is down")
+    await desk.stop_sending()  # the monitor stops in the middle of the retries
+    failures["left"] = 0
+    desk.sender = desk.new_sender()  # and starts again: the outbox still holds the digest
+    await desk.send()
+    await wait_for(lambda: "digest" in received[-1][1], 5, "the digest after the restart")
+    assert len({h["Idempotency-Key"] for h, _ in received}) == 1
+
+
+async def test_an_unreachable_receiver_makes_the_digest_a_dead_letter(desk_for) -> None:
+    desk = await desk_for([{"kind": "webhook", "name": "bureau", "url": f"http://127.0.0.1:{free_port()}/hook"}])
+    await desk.send()
+    await desk.service.run_once(NOW - 10)  # queued 10 s before the clock: older than dead_after_s (5 s)
+    dead = await wait_for(lambda: desk.db.call(list_outbox, "dead", "bureau"), 5, "a dead letter")
+    assert [(r["kind"], r["idempotency_key"]) for r in dead] == [("digest", digest_key("bureau", NOW - 10))]
+
+
+async def test_digest_runs_on_school_days_only(desk_for) -> None:
+    desk = await desk_for([])
     friday_noon = datetime(2026, 11, 27, 12, 0, tzinfo=LOCAL)
-    nxt = trigger.get_next_fire_time(None, friday_noon)
+    nxt = desk.service.trigger().get_next_fire_time(None, friday_noon)
     assert nxt == datetime(2026, 11, 30, 7, 0, tzinfo=LOCAL)  # Monday, not Saturday
+

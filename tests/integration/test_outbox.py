@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from pathlib import Path
 
@@ -20,14 +19,10 @@ from monitor.storage.alert_store import record_changes
 from monitor.storage.alert_tables import OutboxRecord
 from monitor.storage.db import Database
 from monitor.storage.outbox_store import SqlOutbox
+from tests.ports import free_port
+from tests.waiting import let_time_pass, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Hook:
@@ -75,14 +70,6 @@ def alerts_in_order(hook: Hook) -> list[tuple[str, str]]:
     return [(a["subject"], a["state"]) for key in hook.order for a in hook.delivered[key]["alerts"]]
 
 
-async def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.02)
-
-
 def feed(db: Database, book: AlertBook, router: Router, sender: OutboxSender | None, changes) -> None:
     notices = router.route(changes)
     with db.session() as s:
@@ -111,14 +98,14 @@ async def test_a_receiver_down_for_a_while_gets_everything_once_and_in_order(set
     await hook.start()
     t = time.time()
     feed(db, book, router, sender, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", "cam-0", True)], t))
-    await wait_for(lambda: len(hook.order) == 1)
+    await wait_for(lambda: len(hook.order) == 1, 10)
 
     hook.failing = True  # answers 503: every attempt must carry the same key
     expected = [("cam-0", "firing")]
     for i in range(1, 4):
         feed(db, book, router, sender, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", f"cam-{i}", True)], t))
         expected.append((f"cam-{i}", "firing"))
-    await wait_for(lambda: len(hook.attempts) >= 4)
+    await wait_for(lambda: len(hook.attempts) >= 4, 10)
     assert set(hook.attempts[1:]) == {hook.attempts[1]}, "retries of the head message reuse its key; later ones wait"
     await hook.stop()  # now gone entirely: connection refused
     for i in range(1, 3):
@@ -126,13 +113,13 @@ async def test_a_receiver_down_for_a_while_gets_everything_once_and_in_order(set
         expected.append((f"cam-{i}", "resolved"))
     feed(db, book, router, sender, book.alarm(AlarmEvent("s1", "alarm-1", "e1", "press", t, t), t))
     expected.append(("alarm-1", "firing"))
-    await asyncio.sleep(0.5)
-    assert stats.queue_depth["bureau"] == 6 and stats.notifications[("bureau", "retry")] >= 2
+    await wait_for(lambda: stats.queue_depth.get("bureau") == 6 and stats.notifications[("bureau", "retry")] >= 2, 10,
+                   "six messages queued and the head retried twice")
 
     hook.failing = False
     await hook.start()
-    await wait_for(lambda: len(hook.order) == len(expected))
-    await asyncio.sleep(0.3)
+    await wait_for(lambda: len(hook.order) == len(expected), 10, "every message delivered")
+    await wait_for(lambda: stats.notifications[("bureau", "sent")] == len(expected), 10, "every delivery counted")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await hook.stop()
@@ -150,7 +137,7 @@ async def test_a_restarted_sender_resumes_the_pending_messages(setup):
     task = asyncio.create_task(first.run())
     for i in range(5):
         feed(db, book, router, first, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", f"cam-{i}", True)], t))
-    await asyncio.sleep(0.3)  # receiver not up: all stay pending, the head is being retried
+    await let_time_pass(0.3)  # receiver not up: all stay pending, the head is being retried
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     with db.session() as s:
@@ -159,7 +146,7 @@ async def test_a_restarted_sender_resumes_the_pending_messages(setup):
     await hook.start()
     second = sender_for(db, receivers)
     task = asyncio.create_task(second.run())
-    await wait_for(lambda: len(hook.order) == 5)
+    await wait_for(lambda: len(hook.order) == 5, 10)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await hook.stop()
@@ -173,7 +160,7 @@ async def test_a_message_older_than_the_dead_letter_age_is_given_up(setup):
     t = time.time()
     task = asyncio.create_task(sender.run())
     feed(db, book, router, sender, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", "cam-0", True)], t))
-    await wait_for(lambda: stats.notifications[("bureau", "dead")] == 1)
+    await wait_for(lambda: stats.notifications[("bureau", "dead")] == 1, 10)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     with db.session() as s:
@@ -193,7 +180,7 @@ async def test_changes_of_one_school_within_the_window_arrive_as_one_message(tmp
     for i in range(3):
         feed(db, book, router, sender, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", f"cam-{i}", True)], t))
     feed(db, book, router, sender, book.alarm(AlarmEvent("s1", "alarm-1", "e1", "press", t, t), t))
-    await wait_for(lambda: len(hook.order) == 2)
+    await wait_for(lambda: len(hook.order) == 2, 10)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await hook.stop()

@@ -4,13 +4,10 @@ real Prometheus Alertmanager (Debian package `prometheus-alertmanager`) started 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
-import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -28,17 +25,14 @@ from alerts.receivers import DeliveryError, deliver
 from alerts.routing import Receiver, Router, compose, parse_receivers
 from alerts.wording import RegistryNames
 from devices.events import Judgement, Rule, Severity
+from tests.ports import free_port
+from tests.services import require_binary
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 NAMES = RegistryNames(schools={"panhe-ms": "盘河中学"}, zones={("panhe-ms", "dorm-girls"): "女生宿舍"})
 SECRET = "SEC0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def camera(active: bool, t: float) -> Judgement:
@@ -207,36 +201,32 @@ async def test_email_goes_over_starttls_with_login_and_a_chinese_subject(smtp_se
 
 # ---- Alertmanager --------------------------------------------------------------------------------
 
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
 
 @pytest.fixture
 async def alertmanager(tmp_path: Path):
-    if ALERTMANAGER is None:
-        pytest.skip("Alertmanager binary absent: install the Debian package prometheus-alertmanager")
+    alertmanager = require_binary("prometheus-alertmanager", "prometheus-alertmanager", also=("alertmanager",))
     config = tmp_path / "alertmanager.yml"
     config.write_text("route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n")
     port = free_port()
     proc = subprocess.Popen(
-        [ALERTMANAGER, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
+        [alertmanager, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
          f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):
-                try:
-                    async with http.get(f"{base}/-/ready") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
+            async def ready() -> bool:
                 if proc.poll() is not None:
                     raise AssertionError(f"alertmanager exited: {proc.stderr.read().decode()[-2000:]}")
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("alertmanager not ready in 10 s")
+                try:
+                    async with http.get(f"{base}/-/ready") as r:
+                        return r.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await wait_for(ready, 10, "alertmanager to be ready")
         yield base
     finally:
         proc.terminate()

@@ -3,7 +3,6 @@ go silent, and its bad input is bad in the way it is labelled."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 import threading
@@ -21,6 +20,7 @@ from devices.payload import Invalid, decode_alarm_event, decode_fix, decode_hear
 from devices.registry import parse_registry
 from monitor.tools.simulator import BAD_KINDS, Action, Simulator, Verb, main, parse_action, run_load
 from tests.integration.mosquitto import run_mosquitto
+from tests.waiting import let_time_pass, wait_for, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +118,7 @@ def _url(mosquitto: tuple[str, int]) -> str:
 async def _run(sim: Simulator, seconds: float) -> None:
     await sim.start()
     try:
-        await asyncio.sleep(seconds)
+        await let_time_pass(seconds)  # the simulator runs this long
     finally:
         await sim.stop()
 
@@ -137,7 +137,12 @@ def _parse_topic(topic: str) -> tuple[str, str, str, str]:
 async def test_every_device_announces_itself_and_reports_in_contract_form(
         mosquitto: tuple[str, int], recorder: Recorder, registry: Registry) -> None:
     await _run(Simulator(registry, _url(mosquitto)), 2.0)
-    await asyncio.sleep(0.2)
+
+    def reported() -> set[tuple[str, str, str]]:
+        return {(s, k, d) for s, k, d, leaf in map(_parse_topic, (m.topic for m in list(recorder.messages)))
+                if leaf in ("heartbeat", "gps")}
+
+    await wait_for(lambda: reported() == _registered(registry), 5, "a report from every device")
     now = time.time()
     seen: set[tuple[str, str, str]] = set()
     for msg in recorder.messages:
@@ -161,11 +166,13 @@ async def test_every_device_announces_itself_and_reports_in_contract_form(
 async def test_online_status_is_retained_for_late_subscribers(
         mosquitto: tuple[str, int], registry: Registry) -> None:
     sim = Simulator(registry, _url(mosquitto))
+    early = Recorder(mosquitto[1])
     await sim.start()
     try:
-        await asyncio.sleep(0.5)
+        await wait_for(lambda: len(early.of("status")) >= len(sim.devices), 5, "every device announced")
+        early.close()
         late = Recorder(mosquitto[1])
-        await asyncio.sleep(0.3)
+        await wait_for(lambda: len(late.of("status")) >= len(sim.devices), 5, "a status of every device")
         retained = [m for m in late.of("status") if m.retain]
         late.close()
     finally:
@@ -217,7 +224,8 @@ async def test_bad_payloads_are_bad_the_way_they_are_labelled(
     await sim.start()
     try:
         sent = sim.send_bad(count=len(BAD_KINDS))
-        await asyncio.sleep(0.5)
+        await wait_for(lambda: {(b.topic, b.payload) for b in sent} <= {(m.topic, m.payload) for m in list(recorder.messages)},
+                       5, "every bad payload through the broker")
     finally:
         await sim.stop()
     assert [m.kind for m in sent] == list(BAD_KINDS)
@@ -293,10 +301,8 @@ def test_load_mode_delivers_every_heartbeat(mosquitto: tuple[str, int], recorder
                                             registry: Registry, engine: str) -> None:
     result = run_load(_url(mosquitto), registry, devices=5, messages=5000, engine=engine)
     assert result.sent == 5000 and result.devices == 5
-    deadline = time.monotonic() + 10
-    while len(recorder.of("heartbeat")) < 5000 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    beats = recorder.of("heartbeat")
+    beats = wait_until(lambda: [] if len(recorder.of("heartbeat")) < 5000 else recorder.of("heartbeat"), 10,
+                       "5000 heartbeats at the subscriber")
     assert len(beats) == 5000
     assert {_parse_topic(m.topic)[2] for m in beats} == {"cam-dg-01", "cam-dg-02", "cam-dg-03", "cam-ct-01",
                                                          "alarm-gate"}
@@ -358,10 +364,13 @@ async def test_after_a_broker_restart_devices_announce_themselves_again_and_keep
         sim = Simulator(registry, f"mqtt://127.0.0.1:{port}")
         await sim.start()
     try:
-        await asyncio.sleep(0.5)  # the broker is gone; the simulator keeps going
+        await let_time_pass(0.5)  # the broker is gone; the simulator keeps going
         with run_mosquitto(tmp_path / "second", port=port):
             rec = Recorder(port)
-            await asyncio.sleep(3.0)  # paho retries after 1 s, then 2 s
+            every = {f"{d.topic}/status" for d in sim.devices}
+            await wait_for(lambda: {m.topic for m in rec.of("status") if m.payload == b"online"} == every
+                           and rec.of("heartbeat", "cam-dg-01") and rec.of("gps", "bus-023"),
+                           10, "every device back (paho retries after 1 s, then 2 s)")
             rec.close()
     finally:
         await sim.stop()

@@ -17,7 +17,9 @@ from monitor.app import App
 from monitor.config import BusesConfig
 from monitor.storage.db import Database
 from monitor.storage.track_tables import BusFixRecord
-from tests.integration.service import SMALL_REGISTRY, Device, get_json, make_config, token, wait_for
+from tests.integration.service import Device, get_json, make_config, token
+from tests.registries import SMALL_REGISTRY
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -46,6 +46,7 @@ from monitor.storage.base import load_table_modules, table_module_names
 from monitor.storage.db import alembic_config
 from monitor.storage.tables import DeviceRecord, RegistryImportRecord, RouteRecord, ZoneRecord
 from tests.integration.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
+from tests.ports import free_port
 
 CAM = Heartbeat(30.0, 3)
 ALARM = Heartbeat(60.0, 3)
@@ -177,11 +178,7 @@ def test_plain_postgresql_url_means_psycopg() -> None:
 
 
 def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()  # nothing listens on it
 
 
 # ---- registry import --------------------------------------------------------------------------
