@@ -53,7 +53,7 @@ class Backoff:
 
     def delay(self, attempts: int, rng: Callable[[], float]) -> float:
         """Exponential in the attempts made, with "equal jitter": half fixed, half random."""
-        ceiling = min(self.max_s, self.base_s * 2 ** max(0, attempts - 1))
+        ceiling = min(self.max_s, self.base_s * 2.0 ** max(0, attempts - 1))
         return ceiling / 2 + rng() * ceiling / 2
 
 

@@ -45,14 +45,16 @@ class LocalProjection:
         self._inv = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
 
     def forward(self, lon: float, lat: float) -> tuple[float, float]:
-        return self._fwd.transform(lon, lat)  # type: ignore[no-any-return]
+        x, y = self._fwd.transform(lon, lat)
+        return float(x), float(y)
 
     def forward_many(self, lons: np.ndarray, lats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = self._fwd.transform(lons, lats)
         return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
 
     def inverse(self, x: float, y: float) -> tuple[float, float]:
-        return self._inv.transform(x, y)  # type: ignore[no-any-return]
+        lon, lat = self._inv.transform(x, y)
+        return float(lon), float(lat)
 
 
 class RouteLine:

@@ -263,11 +263,12 @@ def _window(v: Any) -> Window:
 
 
 def _timezone(v: Any) -> str:
+    name = _text(v)
     try:
-        ZoneInfo(_text(v))
+        ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"{v!r} is not a known IANA time zone") from None
-    return v
+    return name
 
 
 def _point(v: Any) -> tuple[float, float]:
@@ -436,7 +437,7 @@ def _entries(c: _Checker, school: _Map, name: str, key: str, allowed: set[str], 
 
 
 def _zone_of(c: _Checker, m: _Map, key: str, sid: str | None, zone_ids: set[str]) -> str | None:
-    zone = c.get(m, "zone", key, _text)
+    zone: str | None = c.get(m, "zone", key, _text)
     if zone is not None and zone not in zone_ids:
         c.fail(c.line_of(m, "zone"), f"{key}.zone", f"zone {zone!r} is not a zone of school {sid!r}")
     return zone

@@ -146,7 +146,7 @@ class Collector:
         host, port = self.address
         props = None
         if self.cfg.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho ships no annotation here
             props.SessionExpiryInterval = 3600
         while not self._stopping and not self.connected and self.refused is None:
             try:
