@@ -90,9 +90,9 @@ def worker_monitor(port: int, client_id: str, expect: int, registry_file: str, d
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from devices.registry import load_registry
     from monitor.app import App
     from monitor.config import Config, DatabaseConfig, HttpConfig, MqttConfig
+    from monitor.registry_file import load_registry
 
     async def run() -> dict[str, float]:
         base = rss_kib()
@@ -162,7 +162,7 @@ def prime(port: int, client_id: str) -> None:
 
 
 def load(port: int, registry_file: Path, devices: int, messages: int) -> float:
-    from devices.registry import load_registry
+    from monitor.registry_file import load_registry
     from monitor.simulator import run_load
 
     reg = load_registry(registry_file)

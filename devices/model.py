@@ -16,6 +16,8 @@ class DeviceKind(StrEnum):
     CAMERA = "camera"
     ALARM = "alarm"
     GPS = "gps"
+    FACE = "face"  # face-recognition terminal
+    NVR = "nvr"  # recorder or video platform that speaks for the cameras behind it
 
 
 #: The topic segment of each kind (`campus/{school}/{segment}/{id}/...`).
@@ -23,6 +25,8 @@ TOPIC_SEGMENT: dict[DeviceKind, str] = {
     DeviceKind.CAMERA: "camera",
     DeviceKind.ALARM: "alarm",
     DeviceKind.GPS: "bus",
+    DeviceKind.FACE: "face",
+    DeviceKind.NVR: "nvr",
 }
 KIND_OF_SEGMENT: dict[str, DeviceKind] = {seg: kind for kind, seg in TOPIC_SEGMENT.items()}
 
@@ -45,6 +49,8 @@ DEFAULT_HEARTBEATS: dict[DeviceKind, Heartbeat] = {
     DeviceKind.CAMERA: Heartbeat(30.0, 3),
     DeviceKind.ALARM: Heartbeat(60.0, 3),
     DeviceKind.GPS: Heartbeat(10.0, 6),
+    DeviceKind.FACE: Heartbeat(30.0, 3),
+    DeviceKind.NVR: Heartbeat(60.0, 3),
 }
 
 
@@ -62,6 +68,10 @@ class Camera:
     zone: str | None
     heartbeat: Heartbeat
     name: str = ""
+    location: str = ""  # free text shown wherever the camera is named
+    nvr: str | None = None  # the id of the school's NVR that speaks for this camera
+    gb_id: str | None = None  # GB/T 28181 channel id, 20 digits
+    rtsp: str | None = None  # rtsp:// URL the RTSP probe bridge asks with OPTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +82,35 @@ class Alarm:
 
 
 @dataclass(frozen=True, slots=True)
+class Face:
+    """A face-recognition terminal (kind `face`), judged like a camera but never counted as coverage."""
+
+    id: str
+    zone: str | None
+    heartbeat: Heartbeat
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Nvr:
+    """A recorder or video platform: while it is down, the cameras naming it are `unreachable`."""
+
+    id: str
+    heartbeat: Heartbeat
+    gb_id: str | None = None  # GB/T 28181 device id, 20 digits
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class School:
     id: str
     name: str
     zones: tuple[Zone, ...] = ()
     cameras: tuple[Camera, ...] = ()
     alarms: tuple[Alarm, ...] = ()
+    keeper: str = ""  # the person who keeps the school's monitoring-use record
+    faces: tuple[Face, ...] = ()
+    nvrs: tuple[Nvr, ...] = ()
 
     def zone(self, zone_id: str | None) -> Zone | None:
         for zone in self.zones:
@@ -127,6 +160,7 @@ class Bus:
     route: str
     capacity: int
     heartbeat: Heartbeat
+    terminal: str | None = None  # JT/T 808 terminal phone number, digits as written
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +173,8 @@ class DeviceSpec:
     zone: str | None
     heartbeat: Heartbeat
     route: str | None = None  # for GPS units: the bus's route
+    location: str = ""  # free text (cameras, alarms, faces, nvrs); a bus has none, its plate names it
+    nvr: str | None = None  # for cameras: the NVR that speaks for it
 
     @property
     def key(self) -> tuple[str, DeviceKind, str]:
@@ -165,11 +201,16 @@ class Registry:
         return None
 
     def devices(self) -> Iterator[DeviceSpec]:
-        """Every watched device: cameras, alarm panels, and one GPS unit per bus."""
+        """Every watched device: cameras, alarm panels, face terminals, NVRs, and one GPS unit per bus."""
         for school in self.schools:
             for cam in school.cameras:
-                yield DeviceSpec(school.id, DeviceKind.CAMERA, cam.id, cam.zone, cam.heartbeat)
+                yield DeviceSpec(school.id, DeviceKind.CAMERA, cam.id, cam.zone, cam.heartbeat, None,
+                                 cam.location, cam.nvr)
             for alarm in school.alarms:
-                yield DeviceSpec(school.id, DeviceKind.ALARM, alarm.id, None, alarm.heartbeat)
+                yield DeviceSpec(school.id, DeviceKind.ALARM, alarm.id, None, alarm.heartbeat, None, alarm.location)
+            for face in school.faces:
+                yield DeviceSpec(school.id, DeviceKind.FACE, face.id, face.zone, face.heartbeat, None, face.location)
+            for nvr in school.nvrs:
+                yield DeviceSpec(school.id, DeviceKind.NVR, nvr.id, None, nvr.heartbeat, None, nvr.location)
         for bus in self.buses:
             yield DeviceSpec(bus.school, DeviceKind.GPS, bus.id, None, bus.heartbeat, bus.route)

@@ -2,6 +2,10 @@
 
 Every error names the file, the line, the key and the reason; unknown keys are errors; a file with any
 error is rejected whole (`RegistryError` lists every error found, not just the first).
+
+No file is read here: the edge passes the registry's text, and a `read_file(name) -> text` for the
+files the registry names (`geojson:` routes), resolved as it sees fit (`monitor.registry_file`
+resolves them beside the registry file). Without `read_file`, a `geojson:` route is an error.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -23,7 +27,9 @@ from devices.model import (
     Bus,
     Camera,
     DeviceKind,
+    Face,
     Heartbeat,
+    Nvr,
     Registry,
     Route,
     School,
@@ -35,6 +41,11 @@ from devices.model import (
 SCHOOL_ID = re.compile(r"[a-z0-9-]{1,64}")
 DEVICE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 WINDOW = re.compile(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})")
+GB_ID = re.compile(r"\d{20}")  # GB/T 28181 device or channel id
+TERMINAL = re.compile(r"\d{1,20}")  # JT/T 808 phone number: 12 BCD digits (2013) or 20 (2019)
+
+#: Read a file the registry names (a `geojson:` route) and return its text; raise OSError when it cannot.
+ReadFile = Callable[[str], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,12 @@ class RegistryError(ValueError):
 class _Map(dict):  # type: ignore[type-arg]
     line: int
     lines: dict[Any, int]
+    raw: dict[Any, str]  # scalars of _AS_WRITTEN keys as written in the file, before YAML typed them
+
+
+#: Keys whose scalar values are taken as written: digits with leading zeros (`terminal: 013912345678`
+#: unquoted would otherwise be an octal or decimal int) and free text that YAML may read as a number.
+_AS_WRITTEN = frozenset({"gb_id", "terminal", "location", "keeper"})
 
 
 class _Seq(list):  # type: ignore[type-arg]
@@ -77,6 +94,7 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
     out = _Map()
     out.line = node.start_mark.line + 1
     out.lines = {}
+    out.raw = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if isinstance(key, list | dict):
@@ -89,6 +107,8 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
             )
         out[key] = loader.construct_object(value_node, deep=True)
         out.lines[key] = key_node.start_mark.line + 1
+        if key in _AS_WRITTEN and isinstance(value_node, yaml.ScalarNode) and out[key] is not None:
+            out.raw[key] = value_node.value
     return out
 
 
@@ -107,10 +127,11 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 
 class _Checker:
-    def __init__(self, filename: str, base_dir: Path | None) -> None:
+    def __init__(self, filename: str, read_file: ReadFile | None) -> None:
         self.file = filename
-        self.base_dir = base_dir
+        self.read_file = read_file
         self.problems: list[Problem] = []
+        self.registry_wide: dict[str, dict[str, str]] = {}  # what -> normalised value -> key of its first use
 
     def fail(self, line: int, key: str, reason: str) -> None:
         self.problems.append(Problem(self.file, line, key, reason))
@@ -146,6 +167,29 @@ class _Checker:
             self.fail(line, f"{key}.{name}", str(exc))
             return default
 
+    def as_written(self, m: _Map, name: str, key: str, check: Callable[[str], str]) -> str | None:
+        """The value of `name` as written in the file (`_AS_WRITTEN` keys), checked; None when absent."""
+        if name not in m or m[name] is None:
+            return None
+        value = m.raw.get(name)
+        if value is None:  # a list or a mapping
+            self.fail(self.line_of(m, name), f"{key}.{name}", "must be a single value, not a list or a mapping")
+            return None
+        try:
+            return check(value)
+        except ValueError as exc:
+            self.fail(self.line_of(m, name), f"{key}.{name}", str(exc))
+            return None
+
+    def unique_in_registry(self, what: str, value: str | None, normalised: str | None, line: int, key: str) -> None:
+        """`value` may appear once in the whole registry (compared as `normalised`)."""
+        if value is None or normalised is None:
+            return
+        seen = self.registry_wide.setdefault(what, {})
+        first = seen.setdefault(normalised, key)
+        if first != key:
+            self.fail(line, key, f"{what} {value!r} is already used by {first} ({what} values are unique in the registry)")
+
     def line_of(self, m: _Map, name: str) -> int:
         return m.lines.get(name, m.line)
 
@@ -163,6 +207,27 @@ def _pattern(rx: re.Pattern[str], what: str) -> Callable[[Any], str]:
         return v
 
     return check
+
+
+def _digits(rx: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def check(v: str) -> str:
+        if not rx.fullmatch(v):
+            raise ValueError(f"{v!r} is not a valid {what} (must match {rx.pattern}; quote it to keep leading zeros)")
+        return v
+
+    return check
+
+
+def _free_text(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must be a non-empty string")
+    return v
+
+
+def _rtsp(v: Any) -> str:
+    if not isinstance(v, str) or not v.startswith("rtsp://") or not urlsplit(v).hostname:
+        raise ValueError(f"{v!r} is not an RTSP URL (must start with rtsp:// and name a host)")
+    return v
 
 
 def _positive(v: Any) -> float:
@@ -228,17 +293,19 @@ def _path(v: Any) -> tuple[tuple[float, float], ...]:
     return tuple(out)
 
 
-def _geojson_path(base_dir: Path | None) -> Callable[[Any], tuple[tuple[float, float], ...]]:
+def _geojson_path(read_file: ReadFile | None) -> Callable[[Any], tuple[tuple[float, float], ...]]:
     def check(v: Any) -> tuple[tuple[float, float], ...]:
-        path = Path(_text(v))
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
+        name = _text(v)
+        if read_file is None:
+            raise ValueError(f"cannot read {name}: this registry was given as text, without its files")
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(read_file(name))
         except OSError as exc:
-            raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+            raise ValueError(f"cannot read {name}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{name} is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not JSON: {exc}") from None
+            raise ValueError(f"{name} is not JSON: {exc}") from None
         return _path(_linestring(doc))
 
     return check
@@ -281,7 +348,8 @@ _TOP = {"defaults", "schools", "routes", "buses"}
 _HB = {"interval_s", "missed"}
 
 
-def parse_registry(text: str, filename: str = "<registry>", base_dir: Path | None = None) -> Registry:
+def parse_registry(text: str, filename: str = "<registry>", read_file: ReadFile | None = None) -> Registry:
+    """The registry in `text` (named `filename` in errors); `read_file` reads the files it names."""
     try:
         doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
@@ -290,10 +358,10 @@ def parse_registry(text: str, filename: str = "<registry>", base_dir: Path | Non
         raise RegistryError([Problem(filename, line, "", f"YAML: {exc.problem}")]) from None
     except yaml.YAMLError as exc:
         raise RegistryError([Problem(filename, 0, "", f"YAML: {exc}")]) from None
-    c = _Checker(filename, base_dir)
+    c = _Checker(filename, read_file)
     if doc is None:
         doc = _Map()
-        doc.line, doc.lines = 1, {}
+        doc.line, doc.lines, doc.raw = 1, {}, {}
     top = c.mapping(doc, 1, "registry", _TOP)
     if top is None:
         raise RegistryError(c.problems)
@@ -306,25 +374,15 @@ def parse_registry(text: str, filename: str = "<registry>", base_dir: Path | Non
     return Registry(tuple(schools), tuple(routes), tuple(buses), defaults)
 
 
-def load_registry(path: str | Path) -> Registry:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RegistryError([Problem(str(p), 0, "", f"cannot read: {exc.strerror}")]) from None
-    except UnicodeDecodeError:
-        raise RegistryError([Problem(str(p), 0, "", "not UTF-8 text")]) from None
-    return parse_registry(text, str(p), p.parent)
-
-
 def _defaults(c: _Checker, top: _Map) -> dict[DeviceKind, Heartbeat]:
     out = dict(DEFAULT_HEARTBEATS)
     if "defaults" not in top:
         return out
-    d = c.mapping(top["defaults"], c.line_of(top, "defaults"), "defaults", {"camera", "alarm", "gps"})
+    kinds = [kind.value for kind in DEFAULT_HEARTBEATS]
+    d = c.mapping(top["defaults"], c.line_of(top, "defaults"), "defaults", set(kinds))
     if d is None:
         return out
-    for name in ("camera", "alarm", "gps"):
+    for name in kinds:
         if name in d:
             kind = DeviceKind(name)
             hb = c.mapping(d[name], c.line_of(d, name), f"defaults.{name}", _HB)
@@ -345,17 +403,21 @@ def _schools(c: _Checker, top: _Map, defaults: dict[DeviceKind, Heartbeat]) -> l
     schools: list[School] = []
     seen: set[str] = set()
     for line, key, item in c.items(top, "schools", "schools"):
-        m = c.mapping(item, line, key, {"id", "name", "zones", "cameras", "alarms"}, {"id"})
+        m = c.mapping(item, line, key, {"id", "name", "keeper", "zones", "cameras", "alarms", "faces", "nvrs"}, {"id"})
         if m is None:
             continue
         sid = c.get(m, "id", key, _pattern(SCHOOL_ID, "school id"))
         _unique(c, seen, sid, c.line_of(m, "id"), f"{key}.id", "school id")
         name = c.get(m, "name", key, _text, sid or "")
+        keeper = c.as_written(m, "keeper", key, _free_text) or ""
         zones = _zones(c, m, key)
-        cameras = _cameras(c, m, key, sid, {z.id for z in zones}, defaults[DeviceKind.CAMERA])
+        zone_ids = {z.id for z in zones}
+        nvrs = _nvrs(c, m, key, defaults[DeviceKind.NVR])
+        cameras = _cameras(c, m, key, sid, zone_ids, {n.id for n in nvrs}, defaults[DeviceKind.CAMERA])
         alarms = _alarms(c, m, key, defaults[DeviceKind.ALARM])
+        faces = _faces(c, m, key, sid, zone_ids, defaults[DeviceKind.FACE])
         if sid is not None:
-            schools.append(School(sid, name, tuple(zones), tuple(cameras), tuple(alarms)))
+            schools.append(School(sid, name, tuple(zones), tuple(cameras), tuple(alarms), keeper, tuple(faces), tuple(nvrs)))
     return schools
 
 
@@ -373,22 +435,59 @@ def _entries(c: _Checker, school: _Map, name: str, key: str, allowed: set[str], 
             yield m, ekey, eid
 
 
-def _cameras(c: _Checker, school: _Map, key: str, sid: str | None, zone_ids: set[str], base: Heartbeat) -> list[Camera]:
+def _zone_of(c: _Checker, m: _Map, key: str, sid: str | None, zone_ids: set[str]) -> str | None:
+    zone = c.get(m, "zone", key, _text)
+    if zone is not None and zone not in zone_ids:
+        c.fail(c.line_of(m, "zone"), f"{key}.zone", f"zone {zone!r} is not a zone of school {sid!r}")
+    return zone
+
+
+def _gb_id(c: _Checker, m: _Map, key: str) -> str | None:
+    gb_id = c.as_written(m, "gb_id", key, _digits(GB_ID, "GB/T 28181 id"))
+    c.unique_in_registry("gb_id", gb_id, gb_id, c.line_of(m, "gb_id"), f"{key}.gb_id")
+    return gb_id
+
+
+def _cameras(c: _Checker, school: _Map, key: str, sid: str | None, zone_ids: set[str], nvr_ids: set[str],
+             base: Heartbeat) -> list[Camera]:
     cameras: list[Camera] = []
-    for cm, ckey, cid in _entries(c, school, "cameras", key, {"id", "zone", "name"}, "camera"):
-        zone = c.get(cm, "zone", ckey, _text)
-        if zone is not None and zone not in zone_ids:
-            c.fail(c.line_of(cm, "zone"), f"{ckey}.zone", f"zone {zone!r} is not a zone of school {sid!r}")
-        cameras.append(Camera(cid, zone, _heartbeat(c, cm, ckey, base), c.get(cm, "name", ckey, _text, "")))
+    allowed = {"id", "zone", "name", "location", "nvr", "gb_id", "rtsp"}
+    for cm, ckey, cid in _entries(c, school, "cameras", key, allowed, "camera"):
+        zone = _zone_of(c, cm, ckey, sid, zone_ids)
+        nvr = c.get(cm, "nvr", ckey, _text)
+        if nvr is not None and nvr not in nvr_ids:
+            c.fail(c.line_of(cm, "nvr"), f"{ckey}.nvr", f"nvr {nvr!r} is not an nvr of school {sid!r}")
+        cameras.append(Camera(
+            cid, zone, _heartbeat(c, cm, ckey, base), c.get(cm, "name", ckey, _text, ""),
+            location=c.as_written(cm, "location", ckey, _free_text) or "",
+            nvr=nvr, gb_id=_gb_id(c, cm, ckey), rtsp=c.get(cm, "rtsp", ckey, _rtsp),
+        ))
     return cameras
 
 
 def _alarms(c: _Checker, school: _Map, key: str, base: Heartbeat) -> list[Alarm]:
     alarms: list[Alarm] = []
     for am, akey, aid in _entries(c, school, "alarms", key, {"id", "location", "name"}, "alarm"):
-        location = c.get(am, "location", akey, _text, "") or c.get(am, "name", akey, _text, "")
+        location = c.as_written(am, "location", akey, _free_text) or c.get(am, "name", akey, _text, "")
         alarms.append(Alarm(aid, location, _heartbeat(c, am, akey, base)))
     return alarms
+
+
+def _faces(c: _Checker, school: _Map, key: str, sid: str | None, zone_ids: set[str], base: Heartbeat) -> list[Face]:
+    faces: list[Face] = []
+    for fm, fkey, fid in _entries(c, school, "faces", key, {"id", "zone", "location"}, "face terminal"):
+        zone = _zone_of(c, fm, fkey, sid, zone_ids)
+        location = c.as_written(fm, "location", fkey, _free_text) or ""
+        faces.append(Face(fid, zone, _heartbeat(c, fm, fkey, base), location))
+    return faces
+
+
+def _nvrs(c: _Checker, school: _Map, key: str, base: Heartbeat) -> list[Nvr]:
+    nvrs: list[Nvr] = []
+    for nm, nkey, nid in _entries(c, school, "nvrs", key, {"id", "gb_id", "location"}, "nvr"):
+        location = c.as_written(nm, "location", nkey, _free_text) or ""
+        nvrs.append(Nvr(nid, _heartbeat(c, nm, nkey, base), _gb_id(c, nm, nkey), location))
+    return nvrs
 
 
 def _zones(c: _Checker, school: _Map, key: str) -> list[Zone]:
@@ -440,7 +539,7 @@ def _routes(c: _Checker, top: _Map) -> list[Route]:
         elif "path" in m:
             path = c.get(m, "path", key, _path)
         else:
-            path = c.get(m, "geojson", key, _geojson_path(c.base_dir))
+            path = c.get(m, "geojson", key, _geojson_path(c.read_file))
         stretches: list[SlowStretch] = []
         for sline, skey, s in c.items(m, "slow_stretches", f"{key}.slow_stretches"):
             sm = c.mapping(s, sline, skey, {"from_m", "to_m", "speed_limit_kmh", "name"}, {"from_m", "to_m", "speed_limit_kmh"})
@@ -466,7 +565,8 @@ def _buses(
     buses: list[Bus] = []
     seen: set[str] = set()
     for line, key, item in c.items(top, "buses", "buses"):
-        m = c.mapping(item, line, key, {"id", "plate", "school", "route", "capacity"} | _HB, {"id", "school", "route"})
+        m = c.mapping(item, line, key, {"id", "plate", "school", "route", "capacity", "terminal"} | _HB,
+                      {"id", "school", "route"})
         if m is None:
             continue
         bid = c.get(m, "id", key, _pattern(DEVICE_ID, "bus id"))
@@ -480,6 +580,10 @@ def _buses(
         plate = c.get(m, "plate", key, _text, "")
         capacity = c.get(m, "capacity", key, _count(1), 0)
         hb = _heartbeat(c, m, key, defaults[DeviceKind.GPS])
+        terminal = c.as_written(m, "terminal", key, _digits(TERMINAL, "JT/T 808 terminal number"))
+        # JT/T 808 2013 frames carry 12 digits, 2019 frames 20: the same terminal, zero-padded differently
+        normalised = terminal.lstrip("0") if terminal is not None else None
+        c.unique_in_registry("terminal", terminal, normalised, c.line_of(m, "terminal"), f"{key}.terminal")
         if bid is not None and school is not None and route is not None:
-            buses.append(Bus(bid, plate, school, route, capacity, hb))
+            buses.append(Bus(bid, plate, school, route, capacity, hb, terminal))
     return buses

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devices.model import TOPIC_SEGMENT, Registry
-from devices.registry import RegistryError, load_registry
+from devices.registry import RegistryError
+from monitor.registry_file import load_registry
 
 log = logging.getLogger(__name__)
 

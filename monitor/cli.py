@@ -10,8 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from devices.registry import RegistryError, load_registry
+from devices.registry import RegistryError
 from monitor.config import Config, ConfigError, load_config
+from monitor.registry_file import load_registry, read_beside
 
 log = logging.getLogger("campus-monitor")
 
@@ -66,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 return _fail("no registry: pass --registry FILE or run `campus-monitor registry import FILE` first")
             from devices.registry import parse_registry
 
-            registry = parse_registry(stored[1], stored[0], Path(stored[0]).parent)
+            registry = parse_registry(stored[1], stored[0], read_beside(stored[0]))
             source = None
     except (ConfigError, RegistryError, DatabaseError) as exc:
         return _fail(str(exc))

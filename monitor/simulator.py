@@ -35,8 +35,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.model import TOPIC_SEGMENT, DeviceKind, DeviceSpec, Registry, Route
-from devices.registry import load_registry, parse_registry
+from devices.registry import parse_registry
 from monitor.district import DEMO_FAILURES, dump_registry, synthetic_registry
+from monitor.registry_file import load_registry
 
 log = logging.getLogger(__name__)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 from textwrap import dedent
 
 import pytest
 
 from devices.model import DEFAULT_HEARTBEATS, DeviceKind, Heartbeat, Window
-from devices.registry import Problem, RegistryError, load_registry, parse_registry
+from devices.registry import Problem, RegistryError, parse_registry
 
 CONTRACT_EXAMPLE = dedent(
     """\
@@ -39,15 +39,26 @@ CONTRACT_EXAMPLE = dedent(
 )
 
 
-def problems(text: str, base_dir: Path | None = None) -> list[Problem]:
+def reader(files: dict[str, str]) -> Callable[[str], str]:
+    """A `read_file` over named texts, as the edge would give; a missing name is an OSError."""
+
+    def read(name: str) -> str:
+        if name not in files:
+            raise FileNotFoundError(2, "No such file or directory")
+        return files[name]
+
+    return read
+
+
+def problems(text: str, files: dict[str, str] | None = None) -> list[Problem]:
     with pytest.raises(RegistryError) as caught:
-        parse_registry(text, "district.yaml", base_dir)
+        parse_registry(text, "district.yaml", reader(files) if files is not None else None)
     assert caught.value.problems, "a RegistryError always lists its problems"
     return caught.value.problems
 
 
-def only_problem(text: str, base_dir: Path | None = None) -> Problem:
-    found = problems(text, base_dir)
+def only_problem(text: str, files: dict[str, str] | None = None) -> Problem:
+    found = problems(text, files)
     assert len(found) == 1, found
     return found[0]
 
@@ -354,9 +365,8 @@ LINE = {"type": "LineString", "coordinates": [[103.7171, 27.3382], [103.7204, 27
     ],
     ids=["LineString", "Feature", "FeatureCollection", "FeatureCollection with other features", "with altitude"],
 )
-def test_route_path_may_come_from_a_geojson_file_next_to_the_registry(tmp_path: Path, doc: object) -> None:
-    (tmp_path / "r1.geojson").write_text(json.dumps(doc), encoding="utf-8")
-    reg = parse_registry(ROUTE + "    geojson: r1.geojson\n", "district.yaml", tmp_path)
+def test_route_path_may_come_from_a_geojson_file_the_edge_reads(doc: object) -> None:
+    reg = parse_registry(ROUTE + "    geojson: r1.geojson\n", "district.yaml", reader({"r1.geojson": json.dumps(doc)}))
     assert reg.routes[0].path == ((103.7171, 27.3382), (103.7204, 27.3417))
 
 
@@ -377,41 +387,175 @@ def test_route_path_may_come_from_a_geojson_file_next_to_the_registry(tmp_path: 
     ids=["missing", "not JSON", "a Point", "no line", "two lines", "a non-object feature",
          "features not a list", "one point", "four numbers", "lat/lon swapped"],
 )
-def test_bad_geojson_file_is_an_error_on_the_geojson_key(tmp_path: Path, content: str | None, reason: str) -> None:
-    if content is not None:
-        (tmp_path / "r1.geojson").write_text(content, encoding="utf-8")
-    p = only_problem(ROUTE + "    geojson: r1.geojson\n", tmp_path)
+def test_bad_geojson_file_is_an_error_on_the_geojson_key(content: str | None, reason: str) -> None:
+    p = only_problem(ROUTE + "    geojson: r1.geojson\n", {} if content is None else {"r1.geojson": content})
     assert (p.line, p.key) == (3, "routes[0].geojson")
     assert reason in p.reason
 
 
-# ---- from a file -------------------------------------------------------------------------------
+def test_geojson_route_without_a_file_reader_is_an_error_not_a_read() -> None:
+    p = only_problem(ROUTE + "    geojson: r1.geojson\n")
+    assert (p.line, p.key) == (3, "routes[0].geojson")
+    assert "cannot read r1.geojson" in p.reason
 
 
-def test_load_registry_reads_the_file_and_finds_geojson_beside_it(tmp_path: Path) -> None:
-    (tmp_path / "r1.geojson").write_text(json.dumps(LINE), encoding="utf-8")
-    path = tmp_path / "district.yaml"
-    path.write_text(CONTRACT_EXAMPLE.replace("path: [[103.7171, 27.3382], [103.7204, 27.3417]]", "geojson: r1.geojson"),
-                    encoding="utf-8")
-    reg = load_registry(path)
-    assert reg.routes[0].path == ((103.7171, 27.3382), (103.7204, 27.3417))
-    assert reg.schools[0].name == "盘河中学"
+# ---- round 2: faces, NVRs, GB/T 28181 and RTSP cameras, JT/T 808 terminals ----------------------
+
+ROUND2_EXAMPLE = dedent(
+    """\
+    defaults:
+      face: {interval_s: 30, missed: 3}
+      nvr:  {interval_s: 60, missed: 3}
+    schools:
+      - id: panhe-ms
+        keeper: 王老师
+        zones:
+          - {id: dorm-girls, name: 女生宿舍, kind: dormitory, min_live: 2}
+          - {id: gate, kind: gate}
+        nvrs:
+          - {id: nvr-1, gb_id: "53060200001180000001", location: 监控室}
+        cameras:
+          - {id: cam-dg-01, zone: dorm-girls, location: 女生宿舍3楼东走廊, nvr: nvr-1,
+             gb_id: "53060200001320000001"}
+          - {id: cam-gate-01, zone: gate, rtsp: "rtsp://10.20.1.31:554/Streaming/Channels/101"}
+        faces:
+          - {id: face-gate-01, zone: gate, location: 校门}
+    routes:
+      - {id: panhe-r1, path: [[103.7171, 27.3382], [103.7204, 27.3417]]}
+    buses:
+      - {id: bus-023, plate: 云C·12345, school: panhe-ms, route: panhe-r1, capacity: 19,
+         terminal: "013912345678"}
+    """
+)
 
 
-def test_load_registry_errors_name_the_file_path(tmp_path: Path) -> None:
-    path = tmp_path / "district.yaml"
-    path.write_text("schools:\n  - id: a\n    colour: red\n", encoding="utf-8")
-    with pytest.raises(RegistryError) as caught:
-        load_registry(path)
-    assert caught.value.problems == [Problem(str(path), 3, "schools[0].colour", caught.value.problems[0].reason)]
+def test_round2_example_loads_nvrs_faces_and_camera_links() -> None:
+    reg = parse_registry(ROUND2_EXAMPLE, "district.yaml")
+    [school] = reg.schools
+    assert school.keeper == "王老师"
+    [nvr] = school.nvrs
+    assert (nvr.id, nvr.gb_id, nvr.location, nvr.heartbeat) == ("nvr-1", "53060200001180000001", "监控室", Heartbeat(60.0, 3))
+    dg, gate = school.cameras
+    assert (dg.location, dg.nvr, dg.gb_id, dg.rtsp) == ("女生宿舍3楼东走廊", "nvr-1", "53060200001320000001", None)
+    assert (gate.location, gate.nvr, gate.gb_id, gate.rtsp) == ("", None, None, "rtsp://10.20.1.31:554/Streaming/Channels/101")
+    [face] = school.faces
+    assert (face.id, face.zone, face.location, face.heartbeat) == ("face-gate-01", "gate", "校门", Heartbeat(30.0, 3))
+    assert reg.buses[0].terminal == "013912345678"
 
 
-@pytest.mark.parametrize(("content", "reason"), [(None, "cannot read"), (b"schools: \xff\xfe\n", "not UTF-8")])
-def test_unreadable_registry_file_is_a_registry_error(tmp_path: Path, content: bytes | None, reason: str) -> None:
-    path = tmp_path / "district.yaml"
-    if content is not None:
-        path.write_bytes(content)
-    with pytest.raises(RegistryError) as caught:
-        load_registry(path)
-    [p] = caught.value.problems
-    assert p.file == str(path) and reason in p.reason
+def test_registry_devices_include_faces_and_nvrs_with_location_and_nvr() -> None:
+    reg = parse_registry(ROUND2_EXAMPLE)
+    assert [(d.kind, d.id, d.zone, d.location, d.nvr) for d in reg.devices()] == [
+        (DeviceKind.CAMERA, "cam-dg-01", "dorm-girls", "女生宿舍3楼东走廊", "nvr-1"),
+        (DeviceKind.CAMERA, "cam-gate-01", "gate", "", None),
+        (DeviceKind.FACE, "face-gate-01", "gate", "校门", None),
+        (DeviceKind.NVR, "nvr-1", None, "监控室", None),
+        (DeviceKind.GPS, "bus-023", None, "", None),
+    ]
+
+
+def test_without_round2_defaults_faces_and_nvrs_get_the_contract_default() -> None:
+    reg = parse_registry("schools:\n  - id: s\n    faces: [{id: f}]\n    nvrs: [{id: n}]\n")
+    assert reg.schools[0].faces[0].heartbeat == Heartbeat(30.0, 3)
+    assert reg.schools[0].nvrs[0].heartbeat == Heartbeat(60.0, 3)
+    assert reg.schools[0].keeper == ""
+
+
+def test_round2_defaults_and_device_overrides_apply_to_faces_and_nvrs() -> None:
+    reg = parse_registry(dedent("""\
+        defaults:
+          face: {interval_s: 10}
+          nvr: {missed: 5}
+        schools:
+          - id: s
+            faces: [{id: f}, {id: f-own, missed: 1}]
+            nvrs: [{id: n, interval_s: 20}]
+        """))
+    assert [f.heartbeat for f in reg.schools[0].faces] == [Heartbeat(10.0, 3), Heartbeat(10.0, 1)]
+    assert reg.schools[0].nvrs[0].heartbeat == Heartbeat(20.0, 5)
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [('"013912345678"', "013912345678"), ("013912345678", "013912345678"), ("0123", "0123"),
+     ("13912345678", "13912345678"), ('"00000000013912345678"', "00000000013912345678")],
+    ids=["quoted", "unquoted with a leading zero", "unquoted octal-looking", "unquoted number", "20 digits"],
+)
+def test_bus_terminal_keeps_its_digits_as_written(written: str, kept: str) -> None:
+    reg = parse_registry(f"schools: [{{id: s}}]\nroutes: [{{id: r, path: [[1, 2], [3, 4]]}}]\n"
+                         f"buses:\n  - {{id: b, school: s, route: r, terminal: {written}}}\n")
+    assert reg.buses[0].terminal == kept
+
+
+def test_gb_id_written_as_a_number_keeps_its_digits() -> None:
+    reg = parse_registry(SCHOOL + "    nvrs: [{id: n, gb_id: 53060200001180000001}]\n")
+    assert reg.schools[0].nvrs[0].gb_id == "53060200001180000001"
+
+
+@pytest.mark.parametrize("location", ["301", "3.5楼", "'  东门 '"])
+def test_location_is_free_text_even_when_it_looks_like_a_number(location: str) -> None:
+    reg = parse_registry(SCHOOL + f"    cameras: [{{id: c, location: {location}}}]\n")
+    assert reg.schools[0].cameras[0].location == location.strip("'")
+
+
+BUSES = "routes: [{id: r, path: [[1, 2], [3, 4]]}]\nschools: [{id: s}]\nbuses:\n"  # buses from line 4
+TWO_SCHOOLS = "schools:\n  - id: a\n    nvrs: [{id: n, gb_id: '53060200001180000001'}]\n  - id: b\n"  # line 5 on
+
+ROUND2_ERRORS = [
+    # (what, text, line, key, words in the reason)
+    ("camera names an nvr its school lacks", SCHOOL + "    cameras:\n      - {id: c, nvr: nvr-9}\n", 4,
+     "schools[0].cameras[0].nvr", "not an nvr of school 'panhe-ms'"),
+    ("camera names another school's nvr", TWO_SCHOOLS + "    cameras: [{id: c, nvr: n}]\n", 5,
+     "schools[1].cameras[0].nvr", "not an nvr of school 'b'"),
+    ("gb_id too short", SCHOOL + "    nvrs: [{id: n, gb_id: '5306020000118'}]\n", 3, "schools[0].nvrs[0].gb_id", "GB/T 28181 id"),
+    ("gb_id with a letter", SCHOOL + "    cameras: [{id: c, gb_id: '5306020000118000000A'}]\n", 3,
+     "schools[0].cameras[0].gb_id", "GB/T 28181 id"),
+    ("gb_id a list", SCHOOL + "    cameras: [{id: c, gb_id: [1]}]\n", 3, "schools[0].cameras[0].gb_id", "single value"),
+    ("gb_id of a camera reused by an nvr of another school",
+     TWO_SCHOOLS + "    cameras: [{id: c, gb_id: '53060200001180000001'}]\n", 5, "schools[1].cameras[0].gb_id",
+     "already used by schools[0].nvrs[0].gb_id"),
+    ("gb_id twice in one school", SCHOOL + "    cameras:\n      - {id: c1, gb_id: '53060200001320000001'}\n"
+     "      - {id: c2, gb_id: '53060200001320000001'}\n", 5, "schools[0].cameras[1].gb_id", "already used"),
+    ("rtsp of another scheme", SCHOOL + "    cameras: [{id: c, rtsp: 'http://10.0.0.1/'}]\n", 3,
+     "schools[0].cameras[0].rtsp", "must start with rtsp://"),
+    ("rtsp without a host", SCHOOL + "    cameras: [{id: c, rtsp: 'rtsp://'}]\n", 3, "schools[0].cameras[0].rtsp", "name a host"),
+    ("face in a zone the school lacks", SCHOOL + "    faces: [{id: f, zone: attic}]\n", 3, "schools[0].faces[0].zone",
+     "not a zone of school"),
+    ("duplicate face id", SCHOOL + "    faces:\n      - {id: f}\n      - {id: f}\n", 5, "schools[0].faces[1].id", "appears twice"),
+    ("duplicate nvr id", SCHOOL + "    nvrs:\n      - {id: n}\n      - {id: n}\n", 5, "schools[0].nvrs[1].id", "appears twice"),
+    ("unknown nvr key", SCHOOL + "    nvrs: [{id: n, zone: z}]\n", 3, "schools[0].nvrs[0].zone", "unknown key"),
+    ("unknown face key", SCHOOL + "    faces: [{id: f, rtsp: 'rtsp://x'}]\n", 3, "schools[0].faces[0].rtsp", "unknown key"),
+    ("empty keeper", SCHOOL + "    keeper: ''\n", 3, "schools[0].keeper", "non-empty"),
+    ("empty location", SCHOOL + "    faces: [{id: f, location: ' '}]\n", 3, "schools[0].faces[0].location", "non-empty"),
+    ("terminal with a dash", BUSES + "  - {id: b, school: s, route: r, terminal: 139-1234}\n", 4, "buses[0].terminal",
+     "JT/T 808 terminal number"),
+    ("terminal too long", BUSES + "  - {id: b, school: s, route: r, terminal: '0" + "1" * 20 + "'}\n", 4,
+     "buses[0].terminal", "JT/T 808 terminal number"),
+    ("terminal reused, zero-padded to 20 digits", BUSES + "  - {id: b1, school: s, route: r, terminal: '013912345678'}\n"
+     "  - {id: b2, school: s, route: r, terminal: '00000000013912345678'}\n", 5, "buses[1].terminal",
+     "already used by buses[0].terminal"),
+    ("nvr interval zero", "defaults:\n  nvr: {interval_s: 0}\n", 2, "defaults.nvr.interval_s", "positive"),
+]
+
+
+@pytest.mark.parametrize(("what", "text", "line", "key", "reason"), ROUND2_ERRORS, ids=[e[0] for e in ROUND2_ERRORS])
+def test_bad_round2_key_names_line_key_and_reason(what: str, text: str, line: int, key: str, reason: str) -> None:
+    p = only_problem(text)
+    assert (p.line, p.key) == (line, key)
+    assert reason in p.reason
+
+
+def test_round2_errors_are_reported_with_the_others_at_once() -> None:
+    text = dedent(
+        """\
+        schools:
+          - id: s
+            nvrs: [{id: n, gb_id: '1'}]
+            cameras: [{id: c, nvr: m, rtsp: 'ftp://x'}]
+        """
+    )
+    assert sorted((p.line, p.key) for p in problems(text)) == [
+        (3, "schools[0].nvrs[0].gb_id"),
+        (4, "schools[0].cameras[0].nvr"),
+        (4, "schools[0].cameras[0].rtsp"),
+    ]
