@@ -14,14 +14,13 @@ import signal
 import sys
 from typing import Any, Protocol
 
-from devices.registry import RegistryError
-from monitor.config import Config, ConfigError, load_config
-from monitor.registry_file import load_registry
-
 from bridges.config import split_listen
 from bridges.metrics import MetricsServer, Stats
 from bridges.publisher import Publisher
 from bridges.targets import Targets, index
+from devices.registry import RegistryError
+from monitor.config import Config, ConfigError, load_config
+from monitor.registry_file import load_registry
 
 log = logging.getLogger(__name__)
 
