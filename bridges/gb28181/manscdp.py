@@ -48,7 +48,7 @@ def text_of(body: bytes) -> str:
             return body.decode(codec)
         except (UnicodeDecodeError, LookupError):
             continue
-    raise XmlError("undecodable body")  # pragma: no cover - gb18030 decodes any bytes
+    raise XmlError("undecodable body")
 
 
 def decode(body: bytes) -> Body:

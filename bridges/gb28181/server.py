@@ -35,6 +35,7 @@ from bridges.metrics import Stats
 from bridges.publisher import Publisher
 from bridges.targets import Target, Targets
 from devices.model import DeviceKind
+from monitor.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,14 @@ class Gb28181Bridge:
         self.stats = stats
         self.clock = clock
         self.registered: dict[str, Registration] = {}
+        self.bad = RateLimitedLog(log)  # refusals and bad input: a few lines a minute per outcome
         self._secret = secrets.token_bytes(16)
         self._cseq = 0
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._tcp_conns: set[_SipTcp] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.port = 0
         stats.devices = lambda: len(self.registered)
 
@@ -75,7 +78,7 @@ class Gb28181Bridge:
 
     async def start(self) -> None:
         host, port = split_listen(self.cfg.listen)
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._tcp = await loop.create_server(lambda: _SipTcp(self), host, port, reuse_address=True)
         self.port = self._tcp.sockets[0].getsockname()[1]
         transport, _ = await loop.create_datagram_endpoint(lambda: _SipUdp(self), local_addr=(host, self.port))
@@ -105,6 +108,7 @@ class Gb28181Bridge:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(5.0)
+            self.bad.flush(self.clock())
             now = time.monotonic()
             for gb_id in [k for k, r in self.registered.items() if r.expires_at < now]:
                 log.info("GB/T 28181 registration of %s expired", gb_id)
@@ -120,6 +124,7 @@ class Gb28181Bridge:
             msg = sip.parse(data)
         except SipError as exc:
             self.stats.frame(exc.reason)
+            self.bad.warn(exc.reason, self.clock(), "bad SIP message from %s: %s", addr[0], exc)
             self._bad_request(data, send, exc)
             return
         try:
@@ -165,7 +170,8 @@ class Gb28181Bridge:
         target = self.targets.gb.get(gb_id)
         if target is None:
             self.stats.frame("unknown_device")
-            log.warning("GB/T 28181 REGISTER from %s (%s): not a gb_id of the registry; 403", gb_id[:40], addr[0])
+            self.bad.warn("unknown_device", self.clock(), "GB/T 28181 REGISTER from %s (%s): not a gb_id of the registry; 403",
+                          gb_id[:40], addr[0])
             return sip.response(msg, 403, "Forbidden", to_tag=self._tag())
         if self.cfg.password:
             refusal = self._check_auth(msg, gb_id)
@@ -187,9 +193,8 @@ class Gb28181Bridge:
         self._publish(target, "status", b"online", qos=1, retain=True)
         date = datetime.fromtimestamp(now, _UTC8).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(now * 1000) % 1000:03d}"
         out = sip.response(msg, 200, "OK", [("Expires", str(expires)), ("Date", date)], to_tag=self._tag())
-        if target.kind is DeviceKind.NVR:
-            reg = self.registered[gb_id]
-            asyncio.get_running_loop().call_soon(self.query_catalog, reg)  # after the 200 has left
+        if target.kind is DeviceKind.NVR and self._loop is not None:
+            self._loop.call_soon(self.query_catalog, self.registered[gb_id])  # after the 200 has left
         return out
 
     def _check_auth(self, msg: SipMessage, gb_id: str) -> bytes | None:
@@ -206,7 +211,7 @@ class Gb28181Bridge:
         age = self._nonce_age(nonce)
         if age is None or p.get("realm", self.cfg.domain) != self.cfg.domain:
             self.stats.frame("auth_failed")
-            log.warning("GB/T 28181 REGISTER of %s with a nonce or realm not ours; 403", gb_id)
+            self.bad.warn("auth_failed", self.clock(), "GB/T 28181 REGISTER of %s with a nonce or realm not ours; 403", gb_id)
             return sip.response(msg, 403, "Forbidden", to_tag=self._tag())
         if age > NONCE_TTL_S:
             self.stats.frame("challenged")
@@ -215,7 +220,7 @@ class Gb28181Bridge:
                               p.get("qop"), p.get("nc"), p.get("cnonce"))
         if not hmac.compare_digest(expected, answer.lower()):
             self.stats.frame("auth_failed")
-            log.warning("GB/T 28181 REGISTER of %s: wrong digest password; 403", gb_id)
+            self.bad.warn("auth_failed", self.clock(), "GB/T 28181 REGISTER of %s: wrong digest password; 403", gb_id)
             return sip.response(msg, 403, "Forbidden", to_tag=self._tag())
         return None
 
@@ -246,13 +251,14 @@ class Gb28181Bridge:
             body = manscdp.decode(msg.body)
         except manscdp.XmlError as exc:
             self.stats.frame("xml")
-            log.warning("bad MANSCDP body from %s: %s", (sip.user_of(msg.get("from")) or "?")[:40], exc)
+            self.bad.warn("xml", self.clock(), "bad MANSCDP body from %s: %s", (sip.user_of(msg.get("from")) or "?")[:40], exc)
             return sip.response(msg, 400, "Bad Request", to_tag=self._tag())
         gb_id = body.device_id or sip.user_of(msg.get("from")) or ""
         target = self.targets.gb.get(gb_id) or self.targets.gb.get(sip.user_of(msg.get("from")) or "")
         if target is None:
             self.stats.frame("unknown_device")
-            log.warning("GB/T 28181 %s %s from %s: not a gb_id of the registry; 403", msg.method, body.cmd_type, gb_id[:40])
+            self.bad.warn("unknown_device", self.clock(), "GB/T 28181 %s %s from %s: not a gb_id of the registry; 403",
+                          msg.method, body.cmd_type[:40], gb_id[:40])
             return sip.response(msg, 403, "Forbidden", to_tag=self._tag())
         now = self.clock()
         if body.cmd_type == "Keepalive":
@@ -402,5 +408,5 @@ class _SipTcp(asyncio.Protocol):
                 self.bridge.datagram(message, "TCP", self.addr, self.send)
         except SipError as exc:  # the stream cannot be re-synchronised: count and close
             self.bridge.stats.frame(exc.reason)
-            log.warning("closing SIP/TCP connection from %s: %s", self.addr[0], exc)
+            self.bridge.bad.warn(exc.reason, self.bridge.clock(), "closing SIP/TCP connection from %s: %s", self.addr[0], exc)
             self.close()

@@ -36,6 +36,7 @@ from bridges.jt808.codec import FrameError, Header, Location, Message
 from bridges.metrics import Stats
 from bridges.publisher import Publisher
 from bridges.targets import Target, Targets
+from monitor.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Jt808Bridge:
         self.conns: set[_Conn] = set()
         self.auth_codes: dict[str, str] = {}  # stripped terminal number -> issued code
         self.emergency: dict[str, bool] = {}  # bus id -> the alarm bit last seen
+        self.bad = RateLimitedLog(log)  # bad input is logged a few lines a minute per outcome
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         stats.devices = lambda: sum(1 for c in self.conns if c.target is not None)
@@ -83,6 +85,7 @@ class Jt808Bridge:
         every = max(0.05, min(self.cfg.idle_timeout_s / 4, 30.0))
         while True:
             await asyncio.sleep(every)
+            self.bad.flush(self.clock())
             cutoff = time.monotonic() - self.cfg.idle_timeout_s
             for conn in [c for c in self.conns if c.last_rx < cutoff]:
                 self.stats.frame("idle_closed")
@@ -104,7 +107,7 @@ class Jt808Bridge:
         if h.msg_id == codec.T_REGISTER:
             if target is None:
                 self.stats.frame("unknown_device")
-                log.warning("JT/T 808 register from unknown terminal %s (%s)", h.phone, conn.peer)
+                self.bad.warn("unknown_device", self.clock(), "JT/T 808 register from unknown terminal %s (%s)", h.phone, conn.peer)
                 return [self._reply(conn, h, codec.P_REGISTER_RESPONSE,
                                     codec.register_response(h.serial, codec.REG_NO_SUCH_TERMINAL))]
             code = self.auth_codes.setdefault(h.terminal, secrets.token_hex(8))
@@ -120,7 +123,7 @@ class Jt808Bridge:
             result = self._dispatch(conn, h, msg.body, target, now)
         except FrameError as exc:
             self.stats.frame(exc.reason)
-            log.warning("bad JT/T 808 0x%04x body from terminal %s (bus %s): %s", h.msg_id, h.phone, target.id, exc)
+            self.bad.warn(exc.reason, now, "bad JT/T 808 0x%04x body from terminal %s (bus %s): %s", h.msg_id, h.phone, target.id, exc)
             result = codec.BAD_MESSAGE
         return [self._general(conn, h, result)]
 
@@ -138,7 +141,7 @@ class Jt808Bridge:
             code = codec.decode_auth(body, h.version)
             if self.auth_codes.get(h.terminal) != code:
                 self.stats.frame("auth_failed")
-                log.warning("JT/T 808 terminal %s (bus %s) presented an unknown auth code", h.phone, target.id)
+                self.bad.warn("auth_failed", now, "JT/T 808 terminal %s (bus %s) presented an unknown auth code", h.phone, target.id)
                 return codec.FAILURE
             conn.authenticated = True
         elif mid == codec.T_LOGOUT:
@@ -273,4 +276,5 @@ class _Conn(asyncio.Protocol):
     def warn_unknown(self, h: Header) -> None:
         if not self._warned_unknown:
             self._warned_unknown = True
-            log.warning("JT/T 808 frames from terminal %s (%s): not a bus of the registry; dropped", h.phone, self.peer)
+            self.bridge.bad.warn("unknown_device", self.bridge.clock(),
+                                 "JT/T 808 frames from terminal %s (%s): not a bus of the registry; dropped", h.phone, self.peer)
