@@ -194,7 +194,7 @@ class Publisher:
 
     def _on_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_writer, sock, self._client.loop_write)
+        self._loop.call_soon_threadsafe(self._loop.add_writer, sock, self._writable)
 
     def _on_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
@@ -202,6 +202,11 @@ class Publisher:
             self._loop.remove_writer(sock)
         except (ValueError, OSError):
             pass
+
+    def _writable(self) -> None:
+        self._client.loop_write()
+        if self.buffer and self.connected:  # paho had no room for these: it has some now
+            self._flush()
 
     def _readable(self) -> None:
         for _ in range(_MAX_BATCH):
