@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import resource
 import subprocess
@@ -65,13 +66,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+_IDS = itertools.count()
+
+
 class Counter:
     """A paho subscriber counting messages (in its own thread)."""
 
     def __init__(self, port: int, topic: str) -> None:
         self.n = 0
         self.ready = threading.Event()
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}-{topic.count('+')}")
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}-{next(_IDS)}")
         self.c.on_connect = lambda c, u, f, r, p: c.subscribe(topic)
         self.c.on_subscribe = lambda *a: self.ready.set()
         self.c.on_message = self._on
