@@ -283,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("id", type=int)
     tr.add_argument("--config")
     tr.set_defaults(fn=cmd_token)
+
+    from bridges.cli import add_bridge_parser  # `bridge {jt808,gb28181,rtsp}`: the bridges' own package
+
+    add_bridge_parser(sub)
     return p
 
 

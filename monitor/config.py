@@ -14,6 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from alerts.routing import Receiver, ReceiverConfigError, parse_receivers
+from bridges.config import SECTIONS as _BRIDGE_SECTIONS
+from bridges.config import BridgesConfig
+from bridges.config import check as _check_bridges
 
 
 class ConfigError(ValueError):
@@ -83,6 +86,7 @@ class Config:
     buses: BusesConfig = field(default_factory=BusesConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     receivers: tuple[Receiver, ...] = ()
+    bridges: BridgesConfig = field(default_factory=BridgesConfig)  # [bridges.*]: bridges/config.py
     source: str = "<defaults>"
 
 
@@ -143,12 +147,29 @@ def parse_config(text: str, source: str = "<config>") -> Config:
                 parts["receivers"] = tuple(parse_receivers(value))
             except ReceiverConfigError as exc:
                 raise ConfigError(f"{source}: {exc}") from None
+        elif key == "bridges":
+            parts["bridges"] = _bridges(value, source)
         elif key in _SECTIONS:
             parts[key] = _section(_SECTIONS[key], value, key, source)
         else:
-            raise ConfigError(f"{source}: {key}: unknown section (allowed: {', '.join([*_SECTIONS, 'receivers'])})")
+            raise ConfigError(f"{source}: {key}: unknown section (allowed: {', '.join([*_SECTIONS, 'receivers', 'bridges'])})")
     cfg = Config(**parts, source=source)
     _cross_check(cfg)
+    return cfg
+
+
+def _bridges(table: Any, src: str) -> BridgesConfig:
+    """`[bridges.jt808]`, `[bridges.gb28181]`, `[bridges.rtsp]`: the dataclasses live in bridges/config.py."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{src}: [bridges]: must be a table")
+    parts: dict[str, Any] = {}
+    for name, value in table.items():
+        if name not in _BRIDGE_SECTIONS:
+            raise ConfigError(f"{src}: bridges.{name}: unknown section (allowed: {', '.join(_BRIDGE_SECTIONS)})")
+        parts[name] = _section(_BRIDGE_SECTIONS[name], value, f"bridges.{name}", src)
+    cfg = BridgesConfig(**parts)
+    for key, reason in _check_bridges(cfg):
+        raise ConfigError(f"{src}: {key}: {reason}")
     return cfg
 
 

@@ -131,7 +131,7 @@ def test_the_entrypoint_writes_a_config_the_monitor_accepts_from_the_environment
     assert cfg.mqtt.url == "mqtt://campus-monitor:abc123@mosquitto:1883"
     assert cfg.database.url.endswith("@postgres:5432/campus")
     assert cfg.http.listen == "0.0.0.0:8080"
-    assert [r["kind"] for r in cfg.receivers] == ["alertmanager"]
+    assert [r.kind for r in cfg.receivers] == ["alertmanager"]
 
 
 def test_the_entrypoint_adds_the_config_only_where_a_command_reads_it(shim, tmp_path):

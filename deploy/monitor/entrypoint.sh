@@ -40,6 +40,10 @@ case "${1:-} ${2:-}" in
         shift
         exec campus-monitor run --config "$CAMPUS_CONFIG" "$@"
         ;;
+    "bridge "*)  # campus-monitor bridge {jt808,gb28181,rtsp} (docs/bridges.md)
+        proto="$2"; shift 2
+        exec campus-monitor bridge "$proto" --config "$CAMPUS_CONFIG" "$@"
+        ;;
     "registry import"|"token create"|"token list"|"token revoke")  # the others that read the config
         cmd="$1" sub="$2"; shift 2
         exec campus-monitor "$cmd" "$sub" --config "$CAMPUS_CONFIG" "$@"
