@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from typing import Any, Protocol
 
@@ -21,6 +20,7 @@ from bridges.targets import Targets, index
 from devices.registry import RegistryError
 from monitor.config import Config, ConfigError, load_config
 from monitor.registry_file import load_registry
+from monitor.tasks import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,7 @@ def build(protocol: str, cfg: Config, targets: Targets) -> Running:
 
 
 async def serve(running: Running) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+    stop = stop_on_signals()
     await running.start()
     try:
         await stop.wait()

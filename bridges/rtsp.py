@@ -21,6 +21,7 @@ from bridges.config import RtspConfig
 from bridges.metrics import Stats
 from bridges.publisher import Publisher
 from bridges.targets import Target, Targets
+from monitor.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,8 @@ class RtspProber:
                  self.cfg.every_s, self.cfg.timeout_s, self.cfg.concurrency)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait([self._task])
+        self._task = None
 
     async def _run(self) -> None:
         while True:

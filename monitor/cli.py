@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 from devices.registry import RegistryError
 from monitor.config import Config, ConfigError, load_config
 from monitor.registry_file import load_registry, read_beside
+from monitor.tasks import stop_on_signals
 
 log = logging.getLogger("campus-monitor")
 
@@ -32,13 +32,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 async def _serve(app: object, extra_stop: list[object] | None = None) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+    stop = stop_on_signals()
     await app.start()  # type: ignore[attr-defined]
     try:
         await stop.wait()

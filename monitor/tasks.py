@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import signal
 from collections.abc import Awaitable, Callable, Iterable
 
 log = logging.getLogger(__name__)
@@ -40,3 +41,15 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[object] | asyncio.Task[No
             await task
         except (asyncio.CancelledError, Exception):  # noqa: BLE001
             pass
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set when the process is asked to stop (SIGINT, SIGTERM): what a command waits on."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    return stop

@@ -27,8 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from monitor.mqtt.ratelog import RateLimitedLog
-
 from bridges import payloads
 from bridges.config import Gb28181Config, split_listen
 from bridges.gb28181 import manscdp, sip
@@ -37,6 +35,7 @@ from bridges.metrics import Stats
 from bridges.publisher import Publisher
 from bridges.targets import Target, Targets
 from devices.model import DeviceKind
+from monitor.mqtt.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

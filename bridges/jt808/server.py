@@ -29,8 +29,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from monitor.mqtt.ratelog import RateLimitedLog
-
 from bridges import payloads
 from bridges.config import Jt808Config, split_listen
 from bridges.jt808 import codec
@@ -38,6 +36,7 @@ from bridges.jt808.codec import FrameError, Header, Location, Message
 from bridges.metrics import Stats
 from bridges.publisher import Publisher
 from bridges.targets import Target, Targets
+from monitor.mqtt.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

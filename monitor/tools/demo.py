@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from devices.registry import parse_registry
 from monitor.app import App
 from monitor.config import Config, DatabaseConfig, HttpConfig, MqttConfig, parse_listen
 from monitor.storage.auth_tables import create_token
+from monitor.tasks import stop_on_signals
 from monitor.tools.broker import EmbeddedBroker, pick_port
 from monitor.tools.district import district_registry, dump_registry
 from monitor.tools.simulator import Simulator, demo_scenario
@@ -85,13 +85,8 @@ Six 盘河中学 cameras die in the first two minutes; each is marked down one t
 Ctrl-C stops.
 """, flush=True)
 
-    stop = asyncio.Event()
+    stop = stop_on_signals()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     if args.duration:
         loop.call_later(args.duration, stop.set)
     tty = sys.stdout.isatty()

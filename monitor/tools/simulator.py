@@ -37,6 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devices.model import TOPIC_SEGMENT, DeviceKind, DeviceSpec, Registry, Route
 from devices.registry import parse_registry
 from monitor.registry_file import load_registry
+from monitor.tasks import cancel_and_wait
 from monitor.tools.district import DEMO_FAILURES, dump_registry, synthetic_registry
 
 log = logging.getLogger(__name__)
@@ -408,13 +409,8 @@ class Simulator:
         log.info("simulator: %d devices on %s:%d, rate x%g", len(self.devices), self.host, self.port, self.rate)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
         last = None
         if self.offline_on_stop:
             for dev in self.devices:
