@@ -3,7 +3,10 @@
 Every device gets its own account, named after its topic (`{school}/{segment}/{id}`, e.g.
 `panhe-ms/camera/cam-dg-01`), that may publish only under its own topic `campus/{school}/{segment}/{id}/#`
 and read nothing. The monitor's account may read the device topics `campus/+/+/+/+` and write only its
-own status `campus/_monitor/status`. Anonymous clients are refused by `deploy/mosquitto/mosquitto.conf`.
+own status `campus/_monitor/status`. The bridges' account (`campus-bridge`, docs/bridges.md) may publish
+every registry device's topics (one `campus/{school}/{segment}/{id}/+` line per device, so nothing outside
+the registry) and the bridges' own status `campus/_bridge/+/status`, and read nothing; it can never
+write the monitor's status. Anonymous clients are refused by `deploy/mosquitto/mosquitto.conf`.
 
 Files written to `--out DIR`:
 
@@ -15,8 +18,9 @@ Files written to `--out DIR`:
 
 Running it again keeps the passwords of accounts that are still in the registry (read back from
 the credentials file), makes new ones for new devices and drops removed devices; `--rotate` makes every
-password new. The monitor's and the simulator's passwords may be taken from the environment
-(`--monitor-password-env VAR`, `--simulator-password-env VAR`), as docker-compose.yml does.
+password new. The monitor's, the bridges' and the simulator's passwords may be taken from the environment
+(`--monitor-password-env VAR`, `--bridge-password-env VAR`, `--simulator-password-env VAR`), as
+docker-compose.yml does.
 """
 
 from __future__ import annotations
@@ -53,11 +57,12 @@ class Account:
     write: tuple[str, ...] = ()
     read: tuple[str, ...] = ()
     readwrite: tuple[str, ...] = ()
+    shown: str = ""  # the topic shown in the credentials file, when not its first rule
 
     @property
     def topic(self) -> str:
         """The topic this account is for, shown in the credentials file."""
-        return (self.write or self.readwrite or self.read or ("",))[0]
+        return self.shown or (self.write or self.readwrite or self.read or ("",))[0]
 
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
@@ -89,8 +94,10 @@ def device_username(school: str, segment: str, device: str) -> str:
 
 def accounts(registry: Registry, *, monitor_user: str = "campus-monitor", topic_root: str = "campus",
              known: dict[str, str] | None = None, monitor_password: str | None = None,
-             simulator_user: str | None = None, simulator_password: str | None = None) -> list[Account]:
-    """Every account the broker needs: the monitor's, one per device, and the simulator's if asked for.
+             simulator_user: str | None = None, simulator_password: str | None = None,
+             bridge_user: str | None = "campus-bridge", bridge_password: str | None = None) -> list[Account]:
+    """Every account the broker needs: the monitor's, the bridges' (unless `bridge_user` is empty), one
+    per device, and the simulator's if asked for.
 
     `known` maps usernames to passwords to keep; everyone else gets a new random password.
     """
@@ -104,6 +111,8 @@ def accounts(registry: Registry, *, monitor_user: str = "campus-monitor", topic_
                    read=(f"{root}/+/+/+/+",), readwrite=(f"{root}/_monitor/status",))]
     if simulator_user:
         out.append(Account(simulator_user, simulator_password or password(simulator_user), write=(f"{root}/+/+/+/#",)))
+    if bridge_user:
+        out.append(bridge_account(registry, bridge_user, bridge_password or password(bridge_user), root))
     taken = {a.username for a in out}
     for spec in registry.devices():
         segment = TOPIC_SEGMENT[spec.kind]
@@ -113,6 +122,12 @@ def accounts(registry: Registry, *, monitor_user: str = "campus-monitor", topic_
         taken.add(user)
         out.append(Account(user, password(user), write=(f"{root}/{spec.school}/{segment}/{spec.id}/#",)))
     return out
+
+
+def bridge_account(registry: Registry, user: str, password: str, root: str) -> Account:
+    """The bridges' account: any leaf of a registry device's topic, and the bridges' own status."""
+    devices = tuple(f"{root}/{spec.school}/{TOPIC_SEGMENT[spec.kind]}/{spec.id}/+" for spec in registry.devices())
+    return Account(user, password, write=(*devices, f"{root}/_bridge/+/status"), shown=f"{root}/+/+/+/+")
 
 
 def password_file(items: Iterable[Account]) -> str:
@@ -166,6 +181,7 @@ def _write(path: Path, text: str, mode: int) -> None:
 def write_broker_config(registry: Registry, out: Path, *, monitor_user: str = "campus-monitor",
                         topic_root: str = "campus", rotate: bool = False, monitor_password: str | None = None,
                         simulator_user: str | None = None, simulator_password: str | None = None,
+                        bridge_user: str | None = "campus-bridge", bridge_password: str | None = None,
                         credentials: Path | None = None) -> list[Account]:
     """Write `passwd` and `acl` into `out` and the passwords to `credentials` (default
     `out/credentials.tsv`); return the accounts."""
@@ -175,7 +191,8 @@ def write_broker_config(registry: Registry, out: Path, *, monitor_user: str = "c
     known = {} if rotate else read_credentials(credentials)
     items = accounts(registry, monitor_user=monitor_user, topic_root=topic_root, known=known,
                      monitor_password=monitor_password, simulator_user=simulator_user,
-                     simulator_password=simulator_password)
+                     simulator_password=simulator_password, bridge_user=bridge_user,
+                     bridge_password=bridge_password)
     _write(credentials, credentials_file(items), 0o600)
     _write(out / "passwd", password_file(items), 0o644)
     _write(out / "acl", acl_file(items), 0o644)
@@ -192,6 +209,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--monitor-user", default="campus-monitor", help="the monitor's broker account")
     p.add_argument("--monitor-password-env", metavar="VAR",
                    help="take the monitor's password from this environment variable instead of making one")
+    p.add_argument("--bridge-user", default="campus-bridge",
+                   help="the bridges' account, which may publish for every registry device ('' for none)")
+    p.add_argument("--bridge-password-env", metavar="VAR",
+                   help="take the bridges' password from this environment variable")
     p.add_argument("--simulator-user", help="also an account that may publish as every device (demos only)")
     p.add_argument("--simulator-password-env", metavar="VAR",
                    help="take the simulator's password from this environment variable")
@@ -209,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"campus-monitor broker-config: {exc}", file=sys.stderr)
         return 1
     env_passwords: dict[str, str | None] = {}
-    for who, var in (("monitor", args.monitor_password_env), ("simulator", args.simulator_password_env)):
+    for who, var in (("monitor", args.monitor_password_env), ("bridge", args.bridge_password_env),
+                     ("simulator", args.simulator_password_env)):
         env_passwords[who] = os.environ.get(var) if var else None
         if var and not env_passwords[who]:
             print(f"campus-monitor broker-config: ${var} is not set", file=sys.stderr)
@@ -222,7 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"campus-monitor broker-config: --topic-root {args.topic_root!r} must be one topic level",
               file=sys.stderr)
         return 1
-    if ":" in args.monitor_user or (args.simulator_user and ":" in args.simulator_user):
+    if args.bridge_password_env and not args.bridge_user:
+        print("campus-monitor broker-config: --bridge-password-env needs a --bridge-user", file=sys.stderr)
+        return 1
+    if any(u and ":" in u for u in (args.monitor_user, args.bridge_user, args.simulator_user)):
         print("campus-monitor broker-config: a user name may not contain ':'", file=sys.stderr)
         return 1
     out = Path(args.out)
@@ -230,9 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     items = write_broker_config(registry, out, monitor_user=args.monitor_user, topic_root=root,
                                 rotate=args.rotate, monitor_password=env_passwords["monitor"],
                                 simulator_user=args.simulator_user, simulator_password=env_passwords["simulator"],
+                                bridge_user=args.bridge_user, bridge_password=env_passwords["bridge"],
                                 credentials=credentials)
     devices = sum(1 for a in items if a.username.count("/") == 2)
-    print(f"{out}: passwd and acl for {devices} devices and the monitor ({args.monitor_user}); "
+    bridge = f" and the bridges ({args.bridge_user})" if args.bridge_user else ""
+    print(f"{out}: passwd and acl for {devices} devices, the monitor ({args.monitor_user}){bridge}; "
           f"passwords in {credentials} (mode 0600)")
     return 0
 

@@ -172,6 +172,54 @@ def test_a_device_may_read_nothing_and_the_monitor_may_not_publish_as_a_device(b
     assert monitor.publish("campus/_monitor/status", b"online").value == 0
 
 
+def test_the_bridge_account_publishes_for_registry_devices_only_and_never_as_the_monitor(broker, clients):
+    port, passwords = broker
+    monitor = connect(clients, port, "campus-monitor", passwords["campus-monitor"])
+    monitor.wait_connected()
+    monitor.subscribe("campus/#")
+    bridge = connect(clients, port, "campus-bridge", passwords["campus-bridge"])
+    assert not bridge.wait_connected().is_failure
+    refused = [
+        "campus/_monitor/status",  # the monitor's own status
+        "campus/panhe-ms/camera/cam-nope/heartbeat",  # no such device
+        "campus/no-school/bus/bus-023/gps",  # no such school
+        "campus/panhe-ms/camera/bus-023/heartbeat",  # a bus's id as a camera
+        "campus/panhe-ms/camera/cam-dg-01/heartbeat/x",  # deeper than a device topic
+    ]
+    for topic in refused:
+        assert publish_refused(bridge, topic), topic
+    allowed = [
+        "campus/panhe-ms/camera/cam-dg-01/heartbeat",
+        "campus/panhe-ms/bus/bus-023/gps",
+        "campus/panhe-ms/bus/bus-023/event",
+        "campus/other-ps/camera/cam-01/status",
+        "campus/_bridge/jt808/status",  # its own status (the bridges' Last Will)
+    ]
+    for topic in allowed:
+        assert bridge.publish(topic, b'{"ts": 1, "status": "ok"}').value == 0, topic
+    # in order, and nothing refused got through to the monitor (which reads device topics only)
+    devices = allowed[:-1]
+    assert [monitor.messages.get(timeout=TIMEOUT)[0] for _ in devices] == devices
+    with pytest.raises(queue.Empty):
+        bridge.messages.get(timeout=0.2)  # and it reads nothing
+
+
+def test_the_bridge_password_from_the_environment_and_no_bridge_account_when_asked(tmp_path, monkeypatch):
+    (tmp_path / "registry.yaml").write_text(SMALL_REGISTRY, encoding="utf-8")
+    monkeypatch.setenv("BRIDGE_PW", "bridge-secret")
+    out = tmp_path / "broker"
+    assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(out), "--bridge-password-env", "BRIDGE_PW"]) == 0
+    rows = [line.split("\t") for line in (out / "credentials.tsv").read_text().splitlines() if not line.startswith("#")]
+    assert rows[0][0] == "campus-monitor"  # the monitor's account stays the first row
+    assert ["campus-bridge", "bridge-secret", "campus/+/+/+/+"] in rows
+    acl = (out / "acl").read_text()
+    assert "user campus-bridge\ntopic write campus/panhe-ms/camera/cam-dg-01/+\n" in acl
+    assert "topic write campus/_bridge/+/status" in acl
+    assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(out), "--bridge-user", ""]) == 0
+    assert "campus-bridge" not in read_credentials(out / "credentials.tsv")
+    assert "campus-bridge" not in (out / "acl").read_text()
+
+
 def test_wrong_password_and_anonymous_clients_are_refused(broker, clients):
     port, passwords = broker
     assert connect(clients, port, "panhe-ms/camera/cam-dg-01", passwords["campus-monitor"]).wait_connected().is_failure
@@ -185,7 +233,7 @@ def test_the_files_are_what_mosquitto_and_an_operator_expect(tmp_path):
     assert main(args) == 0
     first = read_credentials(out / "credentials.tsv")
     assert stat.S_IMODE((out / "credentials.tsv").stat().st_mode) == 0o600
-    assert len(first) == 1 + 5 + 1 + 1  # the monitor, 5 cameras, 1 panel, 1 bus
+    assert len(first) == 1 + 1 + 5 + 1 + 1  # the monitor, the bridges, 5 cameras, 1 panel, 1 bus
     hashes = dict(line.split(":", 1) for line in (out / "passwd").read_text().splitlines())
     assert all(check_password(first[user], hashes[user]) for user in first)
 
