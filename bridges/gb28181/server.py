@@ -9,6 +9,13 @@
   (`Status` ERROR -> `fault`). With a `Catalog` response or notification: 200, and the NVR's
   heartbeat with `channels` {camera id: on/off} for the items that are registry cameras of its school
   (others are counted as `foreign_channel`).
+- The channel states an NVR last reported (merged over its Catalog messages: a catalog may come in
+  several, a notification names only what changed) go with each of its Keepalives' heartbeats, as a
+  GB/T 28181 platform keeps a channel's status until a Catalog changes it. So the cameras behind an
+  NVR are heard as often as the NVR is (Keepalive every 60 s by default), not only once per
+  `catalog_every_s` (300 s, longer than a camera's 90 s timeout), and when the NVR dies its cameras
+  fall silent with it: `nvr_down` and `unreachable`, never a `camera_down` each. The states are
+  forgotten when the NVR unregisters or its registration expires.
 - After an NVR registers, and every `catalog_every_s`, a `MESSAGE` `Catalog` query is sent to it over
   the transport and address it registered from.
 - Anything malformed is answered 400 when it can be (a request) and counted; nothing stops the bridge.
@@ -63,6 +70,7 @@ class Gb28181Bridge:
         self.stats = stats
         self.clock = clock
         self.registered: dict[str, Registration] = {}
+        self.channels: dict[Target, dict[str, str]] = {}  # NVR -> {camera id: on/off}, from its Catalogs
         self.bad = RateLimitedLog(log)  # refusals and bad input: a few lines a minute per outcome
         self._secret = secrets.token_bytes(16)
         self._cseq = 0
@@ -112,7 +120,7 @@ class Gb28181Bridge:
             now = time.monotonic()
             for gb_id in [k for k, r in self.registered.items() if r.expires_at < now]:
                 log.info("GB/T 28181 registration of %s expired", gb_id)
-                del self.registered[gb_id]
+                self.channels.pop(self.registered.pop(gb_id).target, None)
 
     # ---- one message ---------------------------------------------------------------------------
 
@@ -181,6 +189,7 @@ class Gb28181Bridge:
         now = self.clock()
         if expires == 0:
             self.registered.pop(gb_id, None)
+            self.channels.pop(target, None)
             self.stats.frame("accepted")
             log.info("GB/T 28181 %s %s (%s) unregistered", target.kind, target.id, gb_id)
             self._publish(target, "status", b"offline", qos=1, retain=True)
@@ -263,7 +272,8 @@ class Gb28181Bridge:
         now = self.clock()
         if body.cmd_type == "Keepalive":
             status = "ok" if body.status in ("OK", "") else "fault"
-            self._publish(target, "heartbeat", payloads.heartbeat(now, status))
+            known = self.channels.get(target)
+            self._publish(target, "heartbeat", payloads.heartbeat(now, status, dict(known) if known else None))
         elif body.cmd_type == "Catalog" and body.root in ("Response", "Notify"):
             self._catalog(target, body, now)
         else:
@@ -284,6 +294,7 @@ class Gb28181Bridge:
         if nvr.kind is not DeviceKind.NVR:
             self._publish(nvr, "heartbeat", payloads.heartbeat(now))
         elif channels:
+            self.channels.setdefault(nvr, {}).update(channels)
             self._publish(nvr, "heartbeat", payloads.heartbeat(now, channels=channels))
 
     def query_catalog(self, reg: Registration) -> None:

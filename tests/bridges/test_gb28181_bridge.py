@@ -99,6 +99,21 @@ async def test_nvr_catalog_publishes_channels(bridge: tuple[Running, Subscriber]
         assert gb.stats.frames["foreign_channel"] == 1
         assert await nvr.message(keepalive(NVR_GB, 2, encoding="UTF-8")) == 200
         await until(lambda: len(sub.on(f"{NVR}/heartbeat")) == 2, what="the keepalive heartbeat")
+        # the Keepalive carries the channel states last reported, so the cameras are heard with the NVR
+        kept = sub.on(f"{NVR}/heartbeat")[1]
+        assert isinstance(kept, dict) and kept["channels"] == {"cam-dg-01": "on", "cam-dg-02": "off"}
+        # a notification names what changed; the next Keepalive carries the merged states
+        assert await nvr.message(catalog_response(NVR_GB, [(CAM2_GB, "女生宿舍4楼东", "ON")], root="Notify")) == 200
+        assert await nvr.message(keepalive(NVR_GB, 3)) == 200
+        await until(lambda: len(sub.on(f"{NVR}/heartbeat")) == 4, what="the next keepalive heartbeat")
+        last = sub.on(f"{NVR}/heartbeat")[3]
+        assert isinstance(last, dict) and last["channels"] == {"cam-dg-01": "on", "cam-dg-02": "on"}
+        # unregistering forgets them: after registering again, a Keepalive is the NVR's alone
+        assert await nvr.register(expires=0) == 200
+        assert await nvr.register() == 200
+        assert await nvr.message(keepalive(NVR_GB, 4)) == 200
+        await until(lambda: len(sub.on(f"{NVR}/heartbeat")) == 5, what="a keepalive after registering again")
+        assert set(sub.on(f"{NVR}/heartbeat")[4]) == {"ts", "status"}  # type: ignore[arg-type]
         # catalog_every_s = 0.5: the query comes again
         again = await asyncio.wait_for(nvr.queries.get(), 5)
         assert b"Catalog" in again.body
