@@ -1,17 +1,25 @@
-"""bench/bridges: throughput of the three bridges, each a separate process, to a real Mosquitto.
+"""bench/bridges: throughput of the three bridges, each a separate process, to a real Mosquitto and the
+running monitor (`campus-monitor run`, its own process, SQLite), all reading one registry.
 
     python bench/bridges.py [--terminals 10000] [--seconds 20] [--devices 1000] [--cameras 2000]
 
-- JT/T 808: `--terminals` emulated terminals connect to `campus-monitor bridge jt808` (its own
-  process); (1) paced, each sends one 0x0200 every 10 s (the goal: 10,000 terminals on one core),
-  reporting the bridge's CPU use; (2) flooded, every terminal sends as fast as its replies come back,
-  reporting locations/s through the bridge and the fixes a subscriber received from the broker.
-- GB/T 28181: `--devices` cameras send MANSCDP Keepalive MESSAGEs over UDP, 64 in flight;
-  keepalives/s answered 200 and heartbeats received from the broker.
+- JT/T 808: `--terminals` emulated terminals (each a bus of the registry) connect to
+  `campus-monitor bridge jt808`; (1) paced, each sends one 0x0200 every 10 s with the time of sending
+  and a position moving along its route (the goal: 10,000 terminals on one core with headroom),
+  reporting the bridge's and the monitor's CPU and the fixes the monitor accepted; (2) flooded, every
+  terminal sends as fast as its replies come back, reporting locations/s answered by the bridge, the
+  fixes a subscriber received from the broker and those the monitor accepted.
+- GB/T 28181: `--devices` registry cameras send MANSCDP Keepalive MESSAGEs over UDP, 64 in flight;
+  keepalives/s answered 200, heartbeats received from the broker and accepted by the monitor.
 - RTSP: `--cameras` registry cameras probed with OPTIONS against a local asyncio responder (in
   process); probes/s for one round.
 
-Prints the figures with the CPU model (/proc/cpuinfo). Needs `mosquitto`.
+"Accepted by the monitor" is `campus_messages_total{kind, outcome="accepted"}` read from its /metrics.
+The counting subscribers are made before any terminal connects: paho's threaded loop uses select(),
+which cannot watch a descriptor numbered 1024 or more, so a subscriber made after 10,000 terminal
+sockets lost its connection at once and counted nothing (the "0 heartbeats" of the GB/T 28181 phase
+that used to follow the JT/T 808 one). Prints the figures with the CPU model (/proc/cpuinfo). Needs
+`mosquitto`.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from datetime import datetime
 from pathlib import Path
 
@@ -44,11 +53,32 @@ from devices.registry import parse_registry  # noqa: E402
 from tests.bridges.gb_device import SERVER, keepalive  # noqa: E402
 from tests.integration.mosquitto import free_port, run_mosquitto  # noqa: E402
 
-HEAD = """schools:
+HEAD = """defaults:
+  camera: {interval_s: 600, missed: 3}   # not judged during the run: the monitor's work is taking messages
+schools:
   - id: s1
     name: S
     zones: [{id: z, name: Z, kind: other}]
 """
+ROUTE = ((103.7, 27.3), (103.8, 27.4))  # (lon, lat) ends of the buses' route
+
+
+def phones(n: int) -> list[str]:
+    return [f"0139{i:08d}" for i in range(n)]
+
+
+def gb_ids(n: int) -> list[str]:
+    return [f"530602000013200{i:05d}" for i in range(n)]
+
+
+def district(terminals: int, devices: int) -> str:
+    """One registry for the monitor and the bridges: `devices` GB/T 28181 cameras and `terminals` buses."""
+    (x0, y0), (x1, y1) = ROUTE
+    return (HEAD + "    cameras:\n"
+            + "".join(f'      - {{id: c{i}, zone: z, gb_id: "{g}"}}\n' for i, g in enumerate(gb_ids(devices)))
+            + f"routes:\n  - {{id: r, corridor_m: 150, speed_limit_kmh: 60, path: [[{x0}, {y0}], [{x1}, {y1}]]}}\nbuses:\n"
+            + "".join(f'  - {{id: b{i}, plate: P{i}, school: s1, route: r, capacity: 19, terminal: "{p}"}}\n'
+                      for i, p in enumerate(phones(terminals))))
 
 
 def cpu_model() -> str:
@@ -81,7 +111,9 @@ class Counter:
         self.c.on_message = self._on
         self.c.connect("127.0.0.1", port)
         self.c.loop_start()
-        self.ready.wait(10)
+        if not self.ready.wait(10):
+            raise RuntimeError(f"the counting subscriber of {topic} did not subscribe")
+        assert self.c.socket() is not None and self.c.socket().fileno() < 1024, "paho's select() needs a low fd"  # type: ignore[union-attr]
 
     def _on(self, *a: object) -> None:
         self.n += 1
@@ -101,15 +133,70 @@ async def settle(sub: Counter, quiet_s: float = 2.0, limit_s: float = 60.0) -> N
             last, since = sub.n, time.monotonic()
 
 
-def start_bridge(kind: str, tmp: Path, mqtt_port: int, registry: str, section: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_bridge(kind: str, tmp: Path, mqtt_port: int, section: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`campus-monitor bridge KIND` with `tmp/registry.yaml`; returns the process and its listening port."""
     port = free_port()
-    (tmp / "registry.yaml").write_text(registry, encoding="utf-8")
-    (tmp / "campus.toml").write_text(f'[mqtt]\nurl = "mqtt://127.0.0.1:{mqtt_port}"\n[bridges.{kind}]\n'
-                                     f'listen = "127.0.0.1:{port}"\nmetrics_listen = ""\nbuffer = 1000000\n{section}',
-                                     encoding="utf-8")
+    (tmp / f"{kind}.toml").write_text(f'[mqtt]\nurl = "mqtt://127.0.0.1:{mqtt_port}"\n[bridges.{kind}]\n'
+                                      f'listen = "127.0.0.1:{port}"\nmetrics_listen = ""\nbuffer = 1000000\n{section}',
+                                      encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--log-level", "warning", "bridge", kind,
-                             "--config", str(tmp / "campus.toml"), "--registry", str(tmp / "registry.yaml")], cwd=ROOT)
+                             "--config", str(tmp / f"{kind}.toml"), "--registry", str(tmp / "registry.yaml")], cwd=ROOT)
     return proc, port
+
+
+class Monitor:
+    """`campus-monitor run` in its own process (SQLite in `tmp`), read through its /metrics."""
+
+    def __init__(self, tmp: Path, mqtt_port: int) -> None:
+        self.port = free_port()
+        (tmp / "monitor.toml").write_text(
+            f'[mqtt]\nurl = "mqtt://127.0.0.1:{mqtt_port}"\nclient_id = "bench-monitor"\n'
+            f'[database]\nurl = "sqlite:///{tmp / "campus.db"}"\n[http]\nlisten = "127.0.0.1:{self.port}"\n',
+            encoding="utf-8")
+        self.proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--log-level", "warning", "run",
+                                      "--config", str(tmp / "monitor.toml"), "--registry", str(tmp / "registry.yaml")],
+                                     cwd=ROOT)
+
+    def get(self, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+            return str(r.read().decode())
+
+    async def ready(self, limit_s: float = 120) -> None:
+        end = time.monotonic() + limit_s
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError("the monitor exited")
+            try:
+                await asyncio.to_thread(self.get, "/readyz")
+                return
+            except OSError:
+                await asyncio.sleep(0.2)
+        raise RuntimeError("the monitor was not ready")
+
+    def accepted(self, kind: str) -> int:
+        """campus_messages_total{kind=KIND, outcome="accepted"}."""
+        for line in self.get("/metrics").splitlines():
+            if line.startswith("campus_messages_total{") and f'kind="{kind}"' in line and 'outcome="accepted"' in line:
+                return int(float(line.rsplit(" ", 1)[1]))
+        return 0
+
+    async def settle(self, kind: str, quiet_s: float = 2.0, limit_s: float = 120.0) -> int:
+        """Its accepted count once it has not grown for `quiet_s` (at most `limit_s`)."""
+        end = time.monotonic() + limit_s
+        last, since = await asyncio.to_thread(self.accepted, kind), time.monotonic()
+        while time.monotonic() < end and time.monotonic() - since < quiet_s:
+            await asyncio.sleep(0.25)
+            now = await asyncio.to_thread(self.accepted, kind)
+            if now != last:
+                last, since = now, time.monotonic()
+        return last
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
 
 
 async def wait_port(port: int, deadline_s: float = 20) -> None:
@@ -128,17 +215,23 @@ async def wait_port(port: int, deadline_s: float = 20) -> None:
 # ---- JT/T 808 --------------------------------------------------------------------------------------
 
 
-async def jt808(n: int, seconds: float, mqtt_port: int, tmp: Path) -> None:
-    phones = [f"0139{i:08d}" for i in range(n)]
-    reg = HEAD + "routes:\n  - {id: r, corridor_m: 150, speed_limit_kmh: 60, path: [[103.7, 27.3], [103.8, 27.4]]}\nbuses:\n" + "".join(
-        f'  - {{id: b{i}, plate: P{i}, school: s1, route: r, capacity: 19, terminal: "{p}"}}\n' for i, p in enumerate(phones))
-    proc, port = start_bridge("jt808", tmp, mqtt_port, reg, "max_connections = 100000\n")
-    sub = Counter(mqtt_port, "campus/+/bus/+/gps")
+async def jt808(n: int, seconds: float, mqtt_port: int, tmp: Path, sub: Counter, monitor: Monitor) -> None:
+    numbers = phones(n)
+    proc, port = start_bridge("jt808", tmp, mqtt_port, "max_connections = 100000\n")
+    (x0, y0), (x1, y1) = ROUTE
+
+    def frame(i: int, step: int) -> bytes:
+        """Terminal i's location now, a little further along the route at each step."""
+        f = (i * 0.0001 + step * 0.001) % 1.0
+        body = codec.location_body(y0 + f * (y1 - y0), x0 + f * (x1 - x0), speed_kmh=40, heading=45,
+                                   when=datetime.now().astimezone())
+        return codec.encode(0x0200, numbers[i], step & 0xFFFF, body)
+
     try:
         await wait_port(port)
         conns = []
         for i in range(0, n, 500):
-            conns += await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in phones[i:i + 500]))
+            conns += await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in numbers[i:i + 500]))
         replies = [0]
 
         async def drain(r: asyncio.StreamReader) -> None:
@@ -146,34 +239,35 @@ async def jt808(n: int, seconds: float, mqtt_port: int, tmp: Path) -> None:
                 replies[0] += data.count(b"\x7e") // 2
 
         drains = [asyncio.create_task(drain(r)) for r, _ in conns]
-        body = codec.location_body(27.35, 103.75, speed_kmh=40, heading=90, when=datetime.now().astimezone())
-        frames = [codec.encode(0x0200, p, 1, body) for p in phones]
         await asyncio.sleep(1)
 
-        # (1) paced: every terminal once per 10 s, spread evenly
-        c0, t0, s0 = cpu_seconds(proc.pid), time.monotonic(), sub.n
+        # (1) paced: every terminal once per 10 s, spread evenly, the fix's time the time of sending
+        m0, c0, t0, s0 = await asyncio.to_thread(monitor.accepted, "gps"), cpu_seconds(proc.pid), time.monotonic(), sub.n
+        mc0 = monitor.cpu()
         paced = max(10.0, seconds)
         step = 10.0 / n
         sent = 0
         while time.monotonic() - t0 < paced:
             i = sent % n
-            conns[i][1].write(frames[i])
+            conns[i][1].write(frame(i, sent // n))
             sent += 1
             delay = t0 + sent * step - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        await asyncio.sleep(1)
         wall = time.monotonic() - t0
         cpu = cpu_seconds(proc.pid) - c0
+        mcpu = monitor.cpu() - mc0
+        taken = await monitor.settle("gps") - m0
         got = sub.n - s0
-        print(f"jt808 paced: {n} terminals every 10 s = {sent / (wall - 1):,.0f} locations/s offered; bridge CPU "
-              f"{100 * cpu / wall:.1f}% of one core ({1e6 * cpu / max(sent, 1):.0f} µs/location); "
-              f"{got}/{sent} fixes reached the subscriber", flush=True)
+        print(f"jt808 paced: {n:,} terminals every 10 s = {sent / wall:,.0f} locations/s offered for {wall:.0f} s; "
+              f"bridge CPU {100 * cpu / wall:.1f}% of one core ({1e6 * cpu / max(sent, 1):.0f} µs/location); "
+              f"{got:,}/{sent:,} fixes reached the subscriber, {taken:,}/{sent:,} were accepted by the monitor "
+              f"(monitor CPU {100 * mcpu / wall:.0f}% of one core, {1e6 * mcpu / max(taken, 1):.0f} µs/fix)", flush=True)
 
         # (2) flood: 20 frames per terminal per round, as fast as the replies come back
-        c0, t0, s0, r0 = cpu_seconds(proc.pid), time.monotonic(), sub.n, replies[0]
+        m0, c0, t0, s0, r0 = await asyncio.to_thread(monitor.accepted, "gps"), cpu_seconds(proc.pid), time.monotonic(), sub.n, replies[0]
         sent = 0
-        burst = [f * 20 for f in frames]
+        burst = [frame(i, 1000) * 20 for i in range(n)]
         while time.monotonic() - t0 < seconds:
             for (_, w), b in zip(conns, burst, strict=True):
                 w.write(b)
@@ -187,15 +281,18 @@ async def jt808(n: int, seconds: float, mqtt_port: int, tmp: Path) -> None:
         cpu = cpu_seconds(proc.pid) - c0
         await settle(sub)
         got = sub.n - s0
+        taken = await monitor.settle("gps") - m0
+        drained = time.monotonic() - t0
         print(f"jt808 flood: {(replies[0] - r0) / wall:,.0f} locations/s answered by the bridge "
               f"(CPU {100 * cpu / wall:.0f}% of one core, {1e6 * cpu / max(sent, 1):.0f} µs/location); "
-              f"{got:,}/{sent:,} fixes reached the subscriber", flush=True)
+              f"{got:,}/{sent:,} fixes reached the subscriber; the monitor accepted {taken:,} "
+              f"({taken / drained:,.0f}/s until it had drained them, {drained:.0f} s)", flush=True)
         for t in drains:
             t.cancel()
         for _, w in conns:
             w.close()
+        await asyncio.gather(*(w.wait_closed() for _, w in conns), return_exceptions=True)
     finally:
-        sub.close()
         proc.terminate()
         proc.wait(10)
 
@@ -203,11 +300,9 @@ async def jt808(n: int, seconds: float, mqtt_port: int, tmp: Path) -> None:
 # ---- GB/T 28181 ------------------------------------------------------------------------------------
 
 
-async def gb28181(devices: int, seconds: float, mqtt_port: int, tmp: Path) -> None:
-    ids = [f"530602000013200{i:05d}" for i in range(devices)]
-    reg = HEAD + "    cameras:\n" + "".join(f'      - {{id: c{i}, zone: z, gb_id: "{g}"}}\n' for i, g in enumerate(ids))
-    proc, port = start_bridge("gb28181", tmp, mqtt_port, reg, "")
-    sub = Counter(mqtt_port, "campus/+/camera/+/heartbeat")
+async def gb28181(devices: int, seconds: float, mqtt_port: int, tmp: Path, sub: Counter, monitor: Monitor) -> None:
+    ids = gb_ids(devices)
+    proc, port = start_bridge("gb28181", tmp, mqtt_port, "")
     loop = asyncio.get_running_loop()
     answered = [0]
     window = asyncio.Semaphore(64)
@@ -228,7 +323,7 @@ async def gb28181(devices: int, seconds: float, mqtt_port: int, tmp: Path) -> No
             msgs.append((f"MESSAGE sip:{SERVER}@5306020000 SIP/2.0\r\nVia: SIP/2.0/UDP {local[0]}:{local[1]};rport;branch=z9hG4bK{i}\r\n"
                          f"From: <sip:{g}@5306020000>;tag={i}\r\nTo: <sip:{SERVER}@5306020000>\r\nCall-ID: {i}@bench\r\n"
                          f"CSeq: 1 MESSAGE\r\nContent-Type: Application/MANSCDP+xml\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
-        c0, t0, s0 = cpu_seconds(proc.pid), time.monotonic(), sub.n
+        m0, c0, t0, s0 = await asyncio.to_thread(monitor.accepted, "camera"), cpu_seconds(proc.pid), time.monotonic(), sub.n
         sent = 0
         while time.monotonic() - t0 < seconds:
             try:
@@ -241,12 +336,14 @@ async def gb28181(devices: int, seconds: float, mqtt_port: int, tmp: Path) -> No
         wall = time.monotonic() - t0
         cpu = cpu_seconds(proc.pid) - c0
         await settle(sub)
-        print(f"gb28181: {answered[0] / wall:,.0f} keepalives/s answered 200 ({devices} cameras, UDP, 64 in flight; "
+        taken = await monitor.settle("camera") - m0
+        drained = time.monotonic() - t0
+        print(f"gb28181: {answered[0] / wall:,.0f} keepalives/s answered 200 ({devices:,} cameras, UDP, 64 in flight; "
               f"bridge CPU {100 * cpu / wall:.0f}%, {1e6 * cpu / max(answered[0], 1):.0f} µs/keepalive); "
-              f"{sub.n - s0:,}/{sent:,} heartbeats reached the subscriber", flush=True)
+              f"{sub.n - s0:,}/{sent:,} heartbeats reached the subscriber; the monitor accepted {taken:,} "
+              f"({taken / drained:,.0f}/s until it had drained them)", flush=True)
         transport.close()
     finally:
-        sub.close()
         proc.terminate()
         proc.wait(10)
 
@@ -295,14 +392,24 @@ async def main() -> None:
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    print(f"CPU: {cpu_model()} ({os.cpu_count()} cores); Python {sys.version.split()[0]}", flush=True)
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} cores); Python {sys.version.split()[0]}; "
+          f"load average before {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        (tmp / "registry.yaml").write_text(district(args.terminals, args.devices), encoding="utf-8")
         with run_mosquitto(tmp / "mosquitto", "set_tcp_nodelay true\nmax_queued_messages 0\n") as mqtt_port:
-            (tmp / "jt").mkdir()
-            await jt808(args.terminals, args.seconds, mqtt_port, tmp / "jt")
-            (tmp / "gb").mkdir()
-            await gb28181(args.devices, args.seconds, mqtt_port, tmp / "gb")
+            # every paho subscriber first, while descriptors are low (see the docstring)
+            fixes = Counter(mqtt_port, "campus/+/bus/+/gps")
+            beats = Counter(mqtt_port, "campus/+/camera/+/heartbeat")
+            monitor = Monitor(tmp, mqtt_port)
+            try:
+                await monitor.ready()
+                await jt808(args.terminals, args.seconds, mqtt_port, tmp, fixes, monitor)
+                await gb28181(args.devices, args.seconds, mqtt_port, tmp, beats, monitor)
+            finally:
+                monitor.stop()
+                fixes.close()
+                beats.close()
     await rtsp(args.cameras)
 
 
