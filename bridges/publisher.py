@@ -7,6 +7,13 @@ it is full) and leave in order once the link is back; the link is retried with b
 to 30 s), and bad credentials stop the retries. The paho socket is read and written from the loop
 (add_reader/add_writer), so every callback runs on the loop thread and nothing here takes a lock; no
 exception escapes a paho callback.
+
+The one exception is paho's blocking `connect()` (name lookup, TCP, TLS), run in a worker thread so
+it cannot stall the devices' side. While it runs the loop leaves the client alone (`_connecting`):
+no reads, writes, keepalive checks or flushes, and the socket callbacks paho makes from the worker
+are handed to the loop. Before this, a reconnect under a flood (the loop writing out paho's queue, or
+sending a PINGREQ, while `connect()` walked that queue in the worker) died with "deque mutated
+during iteration" and the bridge never reconnected.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ log = logging.getLogger(__name__)
 
 _REFUSED_AUTH = {4, 5, 134, 135}
 _MAX_BATCH = 256
+#: Packets paho may hold unwritten before publishes wait in our own (bounded, counted) buffer instead.
+#: paho queues QoS 0 packets without limit, so under a flood faster than the socket its queue grew
+#: without bound and a PINGREQ waited behind it past the keepalive: the broker link was dropped.
+_PAHO_QUEUE_MAX = 1000
 _BACKOFF_MAX = 30.0
 
 
@@ -48,6 +59,8 @@ class Publisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._backoff = 1.0
+        self._connecting = False  # paho's connect() is running in a worker thread: hands off the client
+        self._rewatch: asyncio.Task[None] | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
         self._client = self._make_client()
 
@@ -63,7 +76,7 @@ class Publisher:
             log.warning("refused to publish for %s: not a device of the registry", prefix[:200])
             return False
         topic = f"{prefix}/{leaf}"
-        if self.connected and not self.buffer:
+        if self.connected and not self.buffer and not self._connecting and self._paho_backlog() < _PAHO_QUEUE_MAX:
             if self._send(topic, payload, qos, retain):
                 self.stats.published(leaf)
                 return True
@@ -85,8 +98,12 @@ class Publisher:
         self.buffer.append((topic, payload, qos, retain))
         return True
 
+    def _paho_backlog(self) -> int:
+        """Packets paho holds unwritten (its private queue; 0 if a paho release renames it)."""
+        return len(getattr(self._client, "_out_packet", ()))
+
     def _flush(self) -> None:
-        while self.buffer and self.connected:
+        while self.buffer and self.connected and not self._connecting and self._paho_backlog() < _PAHO_QUEUE_MAX:
             topic, payload, qos, retain = self.buffer[0]
             if not self._send(topic, payload, qos, retain):
                 return
@@ -152,20 +169,26 @@ class Publisher:
     async def _connect_loop(self) -> None:
         assert self._loop is not None
         host, port = self.address
-        while not self._stopping and not self.connected and self.refused is None:
+        while not self._stopping and not self.connected and self.refused is None and not self._connecting:
             try:
                 log.info("bridge %s connecting to MQTT broker %s", self.bridge, mask_url(self.cfg.url))
+                self._connecting = True
+                self._drop_socket(self._client.socket())  # the old socket's readiness calls the loop no more
                 await self._loop.run_in_executor(None, self._client.connect, host, port, self.cfg.keepalive_s)
                 return  # on_connect takes over; a refusal comes back through on_disconnect
-            except (OSError, ssl.SSLError) as exc:
+            except (OSError, ssl.SSLError, mqtt.WebsocketConnectionError) as exc:
                 log.warning("MQTT broker %s unreachable: %s; retrying in %.0f s", mask_url(self.cfg.url), exc, self._backoff)
+            except Exception:  # noqa: BLE001 - the connect loop must not die: the bridge would never reconnect
+                log.exception("connecting to MQTT broker %s failed; retrying in %.0f s", mask_url(self.cfg.url), self._backoff)
+            finally:
+                self._connecting = False
             await asyncio.sleep(self._backoff)
             self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
 
     def _tick(self) -> None:
         assert self._loop is not None
         try:
-            if self._client.socket() is not None:
+            if self._client.socket() is not None and not self._connecting:
                 self._client.loop_misc()
             if self.connected and self.buffer:
                 self._flush()
@@ -181,7 +204,10 @@ class Publisher:
         self._loop.call_soon_threadsafe(self._loop.add_reader, sock, self._readable)
 
     def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._drop_socket(sock)
+        if self._connecting and self._loop is not None:  # called from connect()'s worker thread
+            self._loop.call_soon_threadsafe(self._drop_socket, sock)
+        else:
+            self._drop_socket(sock)
 
     def _drop_socket(self, sock: Any) -> None:
         if sock is None or self._loop is None:
@@ -198,23 +224,57 @@ class Publisher:
 
     def _on_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
+        if self._connecting:  # called from connect()'s worker thread
+            self._loop.call_soon_threadsafe(self._remove_writer, sock)
+        else:
+            self._remove_writer(sock)
+
+    def _remove_writer(self, sock: Any) -> None:
+        assert self._loop is not None
         try:
             self._loop.remove_writer(sock)
         except (ValueError, OSError):
             pass
 
     def _writable(self) -> None:
+        if self._connecting:  # paho is busy in connect(); the selector calls again once it is done
+            self._pause_until_connected()
+            return
         self._client.loop_write()
         if self.buffer and self.connected:  # paho had no room for these: it has some now
             self._flush()
 
     def _readable(self) -> None:
+        if self._connecting:
+            self._pause_until_connected()
+            return
         for _ in range(_MAX_BATCH):
             if self._client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
                 break
             sock = self._client.socket()
             if sock is None or not getattr(sock, "pending", lambda: 0)():
                 break
+
+    def _pause_until_connected(self) -> None:
+        """A readiness callback came while connect() runs: stop watching the socket, and watch it
+        again (reads, and writes if paho has any) once connect() has returned."""
+        assert self._loop is not None
+        sock = self._client.socket()
+        self._drop_socket(sock)
+        if sock is not None and self._rewatch is None:
+            self._rewatch = self._loop.create_task(self._watch_after_connect(sock))
+
+    async def _watch_after_connect(self, sock: Any) -> None:
+        try:
+            while self._connecting:
+                await asyncio.sleep(0.01)
+            current: Any = self._client.socket()
+            if current is not None and current is sock and self._loop is not None:
+                self._loop.add_reader(current, self._readable)
+                if self._client.want_write():
+                    self._loop.add_writer(current, self._writable)
+        finally:
+            self._rewatch = None
 
     # ---- connection events -----------------------------------------------------------------------
 

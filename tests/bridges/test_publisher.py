@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bridges.metrics import Stats
-from bridges.publisher import Publisher
+from bridges.publisher import _PAHO_QUEUE_MAX, Publisher
 from monitor.config import MqttConfig
 from tests.bridges.mqtt_sub import Subscriber, until
 from tests.integration.mosquitto import free_port, run_mosquitto
@@ -63,3 +66,74 @@ async def test_reconnects_after_losing_the_broker_and_flushes(tmp_path: Path) ->
         assert stats.publishes["heartbeat"] == 1
     finally:
         await pub.stop()
+
+
+@pytest.mark.integration
+async def test_a_flood_waits_in_the_bounded_buffer_not_in_paho_and_arrives_in_order(tmp_path: Path) -> None:
+    with run_mosquitto(tmp_path / "mq") as port:
+        sub = Subscriber("127.0.0.1", port)
+        stats = Stats("test")
+        pub = Publisher(MqttConfig(url=f"mqtt://127.0.0.1:{port}"), "test", {PREFIX}, stats, buffer=100_000)
+        await pub.start()
+        try:
+            await until(lambda: pub.connected, what="the broker link")
+            for i in range(20_000):  # all at once, faster than any socket: paho's queue stays bounded
+                pub.publish(PREFIX, "heartbeat", b'{"n": %d}' % i)
+                assert pub._paho_backlog() <= _PAHO_QUEUE_MAX
+            assert pub.buffer  # the rest waits with us, bounded and counted
+            await until(lambda: len(sub.on(f"{PREFIX}/heartbeat")) == 20_000, timeout=30, what="every message")
+            assert [m["n"] for m in sub.on(f"{PREFIX}/heartbeat")] == list(range(20_000))  # type: ignore[index]
+            assert not pub.buffer and stats.publishes["heartbeat"] == 20_000 and not stats.failures
+        finally:
+            sub.close()
+            await pub.stop()
+
+
+async def test_paho_is_left_alone_while_it_connects_in_a_worker_thread(tmp_path: Path) -> None:
+    """The loop neither reads, writes, pings nor publishes through paho while connect() runs in its worker
+    (a reconnect under a flood once died there with "deque mutated during iteration")."""
+    with run_mosquitto(tmp_path / "mq") as port:
+        pub = Publisher(MqttConfig(url=f"mqtt://127.0.0.1:{port}"), "test", {PREFIX}, Stats("test"))
+        client = pub._client
+        touched: list[str] = []
+        real_connect = client.connect
+        connecting = threading.Event()
+        release = threading.Event()
+
+        in_connect = threading.Event()
+
+        def slow_connect(*args: Any, **kwargs: Any) -> Any:
+            in_connect.set()
+            connecting.set()
+            release.wait(5)
+            try:
+                return real_connect(*args, **kwargs)
+            finally:
+                in_connect.clear()
+
+        def spy(name: str) -> Callable[..., Any]:
+            real = getattr(client, name)
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                if in_connect.is_set() and threading.current_thread() is threading.main_thread():
+                    touched.append(name)
+                return real(*args, **kwargs)
+            return call
+
+        client.connect = slow_connect  # type: ignore[method-assign]
+        for name in ("loop_read", "loop_write", "loop_misc", "publish"):
+            setattr(client, name, spy(name))
+        await pub.start()
+        try:
+            await until(connecting.is_set, what="connect() in its worker")
+            for _ in range(50):  # what the loop does meanwhile: publishes, its tick, readiness callbacks
+                pub.publish(PREFIX, "heartbeat", b"{}")
+                pub._tick()
+                pub._writable()
+                pub._readable()
+            release.set()
+            await until(lambda: pub.connected and not pub.buffer, what="connected and flushed")
+            assert touched == []
+        finally:
+            release.set()
+            await pub.stop()
