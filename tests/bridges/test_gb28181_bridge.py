@@ -17,7 +17,7 @@ from monitor.config import parse_config
 from tests.bridges.conftest import registry
 from tests.bridges.gb_device import Device, catalog_response, keepalive
 from tests.bridges.mqtt_sub import Subscriber, until
-from tests.integration.mosquitto import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +113,7 @@ async def test_nvr_catalog_publishes_channels(bridge: tuple[Running, Subscriber]
         assert await nvr.register() == 200
         assert await nvr.message(keepalive(NVR_GB, 4)) == 200
         await until(lambda: len(sub.on(f"{NVR}/heartbeat")) == 5, what="a keepalive after registering again")
-        assert set(sub.on(f"{NVR}/heartbeat")[4]) == {"ts", "status"}  # type: ignore[arg-type]
+        assert set(sub.on(f"{NVR}/heartbeat")[4]) == {"ts", "status"}
         # catalog_every_s = 0.5: the query comes again
         again = await asyncio.wait_for(nvr.queries.get(), 5)
         assert b"Catalog" in again.body
