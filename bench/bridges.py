@@ -174,8 +174,17 @@ class Monitor:
         raise RuntimeError("the monitor was not ready")
 
     def accepted(self, kind: str) -> int:
-        """campus_messages_total{kind=KIND, outcome="accepted"}."""
-        for line in self.get("/metrics").splitlines():
+        """campus_messages_total{kind=KIND, outcome="accepted"} (a monitor busy draining a flood may answer
+        /metrics slowly: asked again, for up to two minutes)."""
+        for _ in range(12):
+            try:
+                text = self.get("/metrics")
+                break
+            except (OSError, TimeoutError):
+                continue
+        else:
+            raise RuntimeError("the monitor's /metrics did not answer for two minutes")
+        for line in text.splitlines():
             if line.startswith("campus_messages_total{") and f'kind="{kind}"' in line and 'outcome="accepted"' in line:
                 return int(float(line.rsplit(" ", 1)[1]))
         return 0
