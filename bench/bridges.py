@@ -134,14 +134,35 @@ async def settle(sub: Counter, quiet_s: float = 2.0, limit_s: float = 60.0) -> N
 
 
 def start_bridge(kind: str, tmp: Path, mqtt_port: int, section: str) -> tuple[subprocess.Popen[bytes], int]:
-    """`campus-monitor bridge KIND` with `tmp/registry.yaml`; returns the process and its listening port."""
+    """`campus-monitor bridge KIND` with `tmp/registry.yaml`; returns the process and its listening port
+    (its /metrics on the port after it, read by `bridge_counts`)."""
     port = free_port()
     (tmp / f"{kind}.toml").write_text(f'[mqtt]\nurl = "mqtt://127.0.0.1:{mqtt_port}"\n[bridges.{kind}]\n'
-                                      f'listen = "127.0.0.1:{port}"\nmetrics_listen = ""\nbuffer = 1000000\n{section}',
-                                      encoding="utf-8")
+                                      f'listen = "127.0.0.1:{port}"\nmetrics_listen = "127.0.0.1:{metrics_port(port)}"\n'
+                                      f'buffer = 1000000\n{section}', encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--log-level", "warning", "bridge", kind,
                              "--config", str(tmp / f"{kind}.toml"), "--registry", str(tmp / "registry.yaml")], cwd=ROOT)
     return proc, port
+
+
+def metrics_port(port: int) -> int:
+    return port + 1 if port < 65535 else port - 1
+
+
+def bridge_counts(port: int) -> str:
+    """What the bridge says it handed to the broker and lost, from its own /metrics."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port(port)}/metrics", timeout=30) as r:
+            text = r.read().decode()
+    except OSError as exc:
+        return f"(bridge /metrics: {exc})"
+    out = []
+    for line in text.splitlines():
+        if line.startswith(("campus_bridge_published_total{", "campus_bridge_publish_failures_total{")):
+            name, value = line.rsplit(" ", 1)
+            label = name.split(",")[-1].rstrip("}")
+            out.append(f"{'published' if 'published_total' in name else 'lost'} {label} {int(float(value)):,}")
+    return "bridge: " + ("; ".join(out) or "nothing published")
 
 
 class Monitor:
@@ -295,7 +316,8 @@ async def jt808(n: int, seconds: float, mqtt_port: int, tmp: Path, sub: Counter,
         print(f"jt808 flood: {(replies[0] - r0) / wall:,.0f} locations/s answered by the bridge "
               f"(CPU {100 * cpu / wall:.0f}% of one core, {1e6 * cpu / max(sent, 1):.0f} µs/location); "
               f"{got:,}/{sent:,} fixes reached the subscriber; the monitor accepted {taken:,} "
-              f"({taken / drained:,.0f}/s until it had drained them, {drained:.0f} s)", flush=True)
+              f"({taken / drained:,.0f}/s until it had drained them, {drained:.0f} s); "
+              f"{await asyncio.to_thread(bridge_counts, port)}", flush=True)
         for t in drains:
             t.cancel()
         for _, w in conns:
@@ -350,7 +372,8 @@ async def gb28181(devices: int, seconds: float, mqtt_port: int, tmp: Path, sub: 
         print(f"gb28181: {answered[0] / wall:,.0f} keepalives/s answered 200 ({devices:,} cameras, UDP, 64 in flight; "
               f"bridge CPU {100 * cpu / wall:.0f}%, {1e6 * cpu / max(answered[0], 1):.0f} µs/keepalive); "
               f"{sub.n - s0:,}/{sent:,} heartbeats reached the subscriber; the monitor accepted {taken:,} "
-              f"({taken / drained:,.0f}/s until it had drained them)", flush=True)
+              f"({taken / drained:,.0f}/s until it had drained them); {await asyncio.to_thread(bridge_counts, port)}",
+              flush=True)
         transport.close()
     finally:
         proc.terminate()
@@ -413,6 +436,10 @@ async def main() -> None:
             monitor = Monitor(tmp, mqtt_port)
             try:
                 await monitor.ready()
+                c0, t0 = monitor.cpu(), time.monotonic()
+                await asyncio.sleep(5)
+                print(f"monitor idle ({args.terminals:,} buses, {args.devices:,} cameras, no traffic): CPU "
+                      f"{100 * (monitor.cpu() - c0) / (time.monotonic() - t0):.0f}% of one core", flush=True)
                 await jt808(args.terminals, args.seconds, mqtt_port, tmp, fixes, monitor)
                 await gb28181(args.devices, args.seconds, mqtt_port, tmp, beats, monitor)
             finally:
