@@ -220,7 +220,18 @@ class Publisher:
 
     def _on_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_writer, sock, self._writable)
+        if self._connecting:  # called from connect()'s worker thread
+            self._loop.call_soon_threadsafe(self._add_writer, sock)
+        else:
+            self._add_writer(sock)
+
+    def _add_writer(self, sock: Any) -> None:
+        # Only while paho has something to write: paho often writes a packet itself at once and
+        # unregisters before a deferred add_writer would run, and a writer left on an idle socket is
+        # called on every turn of the loop (a bridge at rest spun at half a core).
+        current: Any = self._client.socket()
+        if self._loop is not None and current is not None and current is sock and self._client.want_write():
+            self._loop.add_writer(current, self._writable)
 
     def _on_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
@@ -243,6 +254,8 @@ class Publisher:
         self._client.loop_write()
         if self.buffer and self.connected:  # paho had no room for these: it has some now
             self._flush()
+        if not self._client.want_write():  # nothing left: stop being called for a writable socket
+            self._remove_writer(self._client.socket())
 
     def _readable(self) -> None:
         if self._connecting:

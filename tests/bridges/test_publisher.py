@@ -15,6 +15,7 @@ from monitor.config import MqttConfig
 from tests.bridges.mqtt_sub import Subscriber, until
 from tests.integration.mosquitto import run_mosquitto
 from tests.ports import free_port
+from tests.waiting import let_time_pass
 
 PREFIX = "campus/panhe-ms/camera/cam-dg-01"
 
@@ -137,4 +138,30 @@ async def test_paho_is_left_alone_while_it_connects_in_a_worker_thread(tmp_path:
             assert touched == []
         finally:
             release.set()
+            await pub.stop()
+
+
+@pytest.mark.integration
+async def test_an_idle_publisher_does_not_spin_on_a_writable_socket(tmp_path: Path) -> None:
+    with run_mosquitto(tmp_path / "mq") as port:
+        pub = Publisher(MqttConfig(url=f"mqtt://127.0.0.1:{port}"), "test", {PREFIX}, Stats("test"))
+        client = pub._client
+        real_loop_write = client.loop_write
+        calls = [0]
+
+        def counting() -> Any:
+            calls[0] += 1
+            return real_loop_write()
+
+        client.loop_write = counting  # type: ignore[method-assign]
+        await pub.start()
+        try:
+            await until(lambda: pub.connected, what="the broker link")
+            for _ in range(10):
+                pub.publish(PREFIX, "heartbeat", b"{}")
+            await let_time_pass(0.2)  # the publishes leave
+            calls[0] = 0
+            await let_time_pass(0.5)  # at rest: nothing to write
+            assert calls[0] <= 2, f"loop_write called {calls[0]} times in 0.5 s with nothing to write"
+        finally:
             await pub.stop()
