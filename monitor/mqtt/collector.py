@@ -216,6 +216,15 @@ class Collector:
 
     def _writable(self) -> None:
         self._client.loop_write()
+        sock: Any = self._client.socket()
+        if sock is not None and not self._client.want_write() and self._loop is not None:
+            # all written: stop being called for a writable socket. paho may have written and
+            # unregistered before the deferred add_writer ran, and a writer left on an idle socket
+            # is called on every turn of the loop (the monitor at rest spun at half a core)
+            try:
+                self._loop.remove_writer(sock)
+            except (ValueError, OSError):
+                pass
 
     # ---- connection events ---------------------------------------------------------------------
 
