@@ -7,8 +7,10 @@ running monitor (`campus-monitor run`, its own process, SQLite), all reading one
   `campus-monitor bridge jt808`; (1) paced, each sends one 0x0200 every 10 s with the time of sending
   and a position moving along its route (the goal: 10,000 terminals on one core with headroom),
   reporting the bridge's and the monitor's CPU and the fixes the monitor accepted; (2) flooded, every
-  terminal sends as fast as its replies come back, reporting locations/s answered by the bridge, the
-  fixes a subscriber received from the broker and those the monitor accepted.
+  terminal sends as fast as its replies come back, reporting locations/s answered by the bridge and
+  the fixes a subscriber received from the broker. The monitor is stopped before the flood: 30,000
+  fixes/s is far more than it takes in (bench/ingest.py measures its ceiling), and draining them
+  starved its HTTP side for minutes; a fresh monitor takes the GB/T 28181 phase.
 - GB/T 28181: `--devices` registry cameras send MANSCDP Keepalive MESSAGEs over UDP, 64 in flight;
   keepalives/s answered 200, heartbeats received from the broker and accepted by the monitor.
 - RTSP: `--cameras` registry cameras probed with OPTIONS against a local asyncio responder (in
@@ -168,14 +170,14 @@ def bridge_counts(port: int) -> str:
 class Monitor:
     """`campus-monitor run` in its own process (SQLite in `tmp`), read through its /metrics."""
 
-    def __init__(self, tmp: Path, mqtt_port: int) -> None:
+    def __init__(self, tmp: Path, mqtt_port: int, name: str) -> None:
         self.port = free_port()
-        (tmp / "monitor.toml").write_text(
-            f'[mqtt]\nurl = "mqtt://127.0.0.1:{mqtt_port}"\nclient_id = "bench-monitor"\n'
-            f'[database]\nurl = "sqlite:///{tmp / "campus.db"}"\n[http]\nlisten = "127.0.0.1:{self.port}"\n',
+        (tmp / f"{name}.toml").write_text(
+            f'[mqtt]\nurl = "mqtt://127.0.0.1:{mqtt_port}"\nclient_id = "bench-{name}"\n'
+            f'[database]\nurl = "sqlite:///{tmp / name}.db"\n[http]\nlisten = "127.0.0.1:{self.port}"\n',
             encoding="utf-8")
         self.proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--log-level", "warning", "run",
-                                      "--config", str(tmp / "monitor.toml"), "--registry", str(tmp / "registry.yaml")],
+                                      "--config", str(tmp / f"{name}.toml"), "--registry", str(tmp / "registry.yaml")],
                                      cwd=ROOT)
 
     def get(self, path: str) -> str:
@@ -225,8 +227,9 @@ class Monitor:
         return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
 
 
 async def wait_port(port: int, deadline_s: float = 20) -> None:
@@ -292,10 +295,13 @@ async def jt808(n: int, seconds: float, mqtt_port: int, tmp: Path, sub: Counter,
         print(f"jt808 paced: {n:,} terminals every 10 s = {sent / wall:,.0f} locations/s offered for {wall:.0f} s; "
               f"bridge CPU {100 * cpu / wall:.1f}% of one core ({1e6 * cpu / max(sent, 1):.0f} µs/location); "
               f"{got:,}/{sent:,} fixes reached the subscriber, {taken:,}/{sent:,} were accepted by the monitor "
-              f"(monitor CPU {100 * mcpu / wall:.0f}% of one core, {1e6 * mcpu / max(taken, 1):.0f} µs/fix)", flush=True)
+              f"(monitor CPU {100 * mcpu / wall:.0f}% of one core)", flush=True)
+        # the flood is more than the monitor takes in (bench/ingest.py measures its ceiling): it starved
+        # the monitor's HTTP side for minutes, so the flood goes to the broker and a subscriber alone
+        monitor.stop()
 
         # (2) flood: 20 frames per terminal per round, as fast as the replies come back
-        m0, c0, t0, s0, r0 = await asyncio.to_thread(monitor.accepted, "gps"), cpu_seconds(proc.pid), time.monotonic(), sub.n, replies[0]
+        c0, t0, s0, r0 = cpu_seconds(proc.pid), time.monotonic(), sub.n, replies[0]
         sent = 0
         burst = [frame(i, 1000) * 20 for i in range(n)]
         while time.monotonic() - t0 < seconds:
@@ -311,13 +317,10 @@ async def jt808(n: int, seconds: float, mqtt_port: int, tmp: Path, sub: Counter,
         cpu = cpu_seconds(proc.pid) - c0
         await settle(sub)
         got = sub.n - s0
-        taken = await monitor.settle("gps") - m0
-        drained = time.monotonic() - t0
         print(f"jt808 flood: {(replies[0] - r0) / wall:,.0f} locations/s answered by the bridge "
               f"(CPU {100 * cpu / wall:.0f}% of one core, {1e6 * cpu / max(sent, 1):.0f} µs/location); "
-              f"{got:,}/{sent:,} fixes reached the subscriber; the monitor accepted {taken:,} "
-              f"({taken / drained:,.0f}/s until it had drained them, {drained:.0f} s); "
-              f"{await asyncio.to_thread(bridge_counts, port)}", flush=True)
+              f"{got:,}/{sent:,} fixes reached the subscriber; {await asyncio.to_thread(bridge_counts, port)}",
+              flush=True)
         for t in drains:
             t.cancel()
         for _, w in conns:
@@ -433,7 +436,7 @@ async def main() -> None:
             # every paho subscriber first, while descriptors are low (see the docstring)
             fixes = Counter(mqtt_port, "campus/+/bus/+/gps")
             beats = Counter(mqtt_port, "campus/+/camera/+/heartbeat")
-            monitor = Monitor(tmp, mqtt_port)
+            monitor = Monitor(tmp, mqtt_port, "monitor-jt808")
             try:
                 await monitor.ready()
                 c0, t0 = monitor.cpu(), time.monotonic()
@@ -441,6 +444,8 @@ async def main() -> None:
                 print(f"monitor idle ({args.terminals:,} buses, {args.devices:,} cameras, no traffic): CPU "
                       f"{100 * (monitor.cpu() - c0) / (time.monotonic() - t0):.0f}% of one core", flush=True)
                 await jt808(args.terminals, args.seconds, mqtt_port, tmp, fixes, monitor)
+                monitor = Monitor(tmp, mqtt_port, "monitor-gb28181")
+                await monitor.ready()
                 await gb28181(args.devices, args.seconds, mqtt_port, tmp, beats, monitor)
             finally:
                 monitor.stop()
