@@ -137,8 +137,9 @@ async def settle(sub: Counter, quiet_s: float = 2.0, limit_s: float = 60.0) -> N
 
 def start_bridge(kind: str, tmp: Path, mqtt_port: int, section: str) -> tuple[subprocess.Popen[bytes], int]:
     """`campus-monitor bridge KIND` with `tmp/registry.yaml`; returns the process and its listening port
-    (its /metrics on the port after it, read by `bridge_counts`)."""
+    (its /metrics port is kept in METRICS_PORT[port], read by `bridge_counts`)."""
     port = free_port()
+    METRICS_PORT[port] = free_port()
     (tmp / f"{kind}.toml").write_text(f'[mqtt]\nurl = "mqtt://127.0.0.1:{mqtt_port}"\n[bridges.{kind}]\n'
                                       f'listen = "127.0.0.1:{port}"\nmetrics_listen = "127.0.0.1:{metrics_port(port)}"\n'
                                       f'buffer = 1000000\n{section}', encoding="utf-8")
@@ -147,8 +148,11 @@ def start_bridge(kind: str, tmp: Path, mqtt_port: int, section: str) -> tuple[su
     return proc, port
 
 
+METRICS_PORT: dict[int, int] = {}
+
+
 def metrics_port(port: int) -> int:
-    return port + 1 if port < 65535 else port - 1
+    return METRICS_PORT[port]
 
 
 def bridge_counts(port: int) -> str:
