@@ -28,6 +28,7 @@ class MqttConfig:
     protocol: str = "3.1.1"  # or "5"
     keepalive_s: int = 30
     ca_file: str = ""  # for mqtts://; the system's store when empty
+    events_user: str = ""  # the events connection's user; empty: `<url user>-events`, else the URL's user
     insecure: bool = False  # mqtts:// without certificate checks (tests only)
 
 

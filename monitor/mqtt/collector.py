@@ -89,6 +89,7 @@ class Collector:
         self.root = cfg.topic_root.strip("/")
         self.counts: Counter[tuple[str, str]] = Counter() if counts is None else counts
         self.connected = False
+        self._refusal_seen = False
         self.unacked_events = 0  # events handed on but not stored: renew the session to have them again
         self.refused: str | None = None  # set when the broker refused our credentials: no more retries
         self.status_topic = f"{self.root}/_monitor/status"
@@ -119,8 +120,16 @@ class Collector:
             clean_session=None if v5 else not self.persistent,
             manual_ack=True,
         )
+        self._logins: list[tuple[str, str | None]] = []
         if url.username:
-            client.username_pw_set(unquote(url.username), unquote(url.password) if url.password else None)
+            user, password = unquote(url.username), unquote(url.password) if url.password else None
+            if not self.events:
+                self._logins = [(user, password)]
+            elif self.cfg.events_user:
+                self._logins = [(self.cfg.events_user, password)]
+            else:  # broker-config's account for it; a broker with one account for the monitor: the URL's
+                self._logins = [(user + EVENTS_SUFFIX, password), (user, password)]
+            client.username_pw_set(*self._logins[0])
         if url.scheme in ("mqtts", "ssl"):
             ctx = ssl.create_default_context(cafile=self.cfg.ca_file or None)
             if self.cfg.insecure:
@@ -259,8 +268,8 @@ class Collector:
             if reason.is_failure:
                 code = reason.value
                 if code in _REFUSED_AUTH:
-                    self.refused = str(reason)
-                    log.error("MQTT broker refused the monitor's credentials (%s); not retrying", reason)
+                    self._auth_refused(reason)
+                    self._refusal_seen = True  # the disconnect that follows is the same refusal
                 else:
                     log.warning("MQTT broker refused the connection: %s", reason)
                 return
@@ -287,14 +296,25 @@ class Collector:
             elif was:
                 log.warning("lost the MQTT broker (%s): judging no device down until it is back", reason)
                 self.sink.link(False, self.clock())
-            if reason is not None and getattr(reason, "value", 0) in _REFUSED_AUTH:
-                self.refused = str(reason)
-                log.error("MQTT broker refused the monitor's credentials (%s); not retrying", reason)
+            if reason is not None and getattr(reason, "value", 0) in _REFUSED_AUTH and self.refused is None \
+                    and not self._refusal_seen:
+                self._auth_refused(reason)
+            self._refusal_seen = False
             if not self._stopping and self.refused is None and self._loop is not None:
                 self._loop.call_later(self._backoff, lambda: self._loop.create_task(self._connect_loop()))  # type: ignore[union-attr]
                 self._backoff = min(self._backoff * 2, 30.0)
         except Exception:  # noqa: BLE001
             log.exception("error handling MQTT disconnect")
+
+    def _auth_refused(self, reason: Any) -> None:
+        if len(self._logins) > 1:
+            tried = self._logins.pop(0)[0]
+            log.warning("MQTT broker refused account %s for %s (%s); using %s", tried, self.client_id, reason,
+                        self._logins[0][0])
+            self._client.username_pw_set(*self._logins[0])
+            return
+        self.refused = str(reason)
+        log.error("MQTT broker refused the monitor's credentials (%s); not retrying", reason)
 
     # ---- messages ------------------------------------------------------------------------------
 
