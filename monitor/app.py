@@ -80,7 +80,7 @@ class App:
                           lambda: self.collector.connected).metrics,
             self.buses.metrics, self.alerts.metrics, self.tickets.metrics,
         ])
-        self.auth = Authenticator(lambda token: self.db.call(find_principal, token))
+        self.auth = Authenticator(lambda token: self.db.call(find_principal, token, self.clock()))
         self.http = HttpServer(cfg.http.listen, make_web_app(HttpContext(
             cfg=cfg.http, registry=registry, judge=self.judge, clock=clock, db=self.db, alerts=self.alerts,
             tickets=self.tickets, buses=self.buses, tracks=self.tracks, auth=self.auth, metrics=self.metrics,

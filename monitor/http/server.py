@@ -16,6 +16,7 @@ from monitor.config import parse_listen
 from monitor.http.actions import PRINCIPAL, who
 from monitor.http.api import add_api_routes
 from monitor.http.auth import AuthError
+from monitor.http.client import client_address
 from monitor.http.context import CTX, HttpContext, context
 from monitor.http.errors import HttpError, error, json_response
 from monitor.http.pages import add_pages
@@ -30,7 +31,7 @@ async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamR
     try:
         if request.path.startswith("/api/") and request.path != "/api/v1/openapi.json":
             request[PRINCIPAL] = await context(request).auth.principal(
-                request.headers.get("Authorization", ""), request.remote or "?")
+                request.headers.get("Authorization", ""), client_address(request))
         return await handler(request)
     except (AuthError, HttpError) as exc:
         return error(exc.status, exc.message)
@@ -55,7 +56,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     c = context(request)
     if not c.cfg.metrics_public:
-        request[PRINCIPAL] = await c.auth.principal(request.headers.get("Authorization", ""), request.remote or "?")
+        request[PRINCIPAL] = await c.auth.principal(request.headers.get("Authorization", ""), client_address(request))
         who(request, ("bureau", "officer", "maintenance"))
     body = generate_latest(c.metrics)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
