@@ -179,12 +179,17 @@ class OutboxSender:
 
     async def _work(self, http: aiohttp.ClientSession, receiver: Receiver) -> None:
         event = self._events[receiver.name]
+        unreadable = False
         while True:
             event.clear()
             try:
                 batch, wake_at = await self._in_db(self._next, receiver.name)
-            except Exception:
-                log.exception("outbox %s: cannot read the outbox; trying again", receiver.name)
+                unreadable = False
+            except Exception as exc:  # the database is away: one line per outage, not one per poll
+                if not unreadable:
+                    log.warning("outbox %s: cannot read the outbox (%s); trying every %.0f s", receiver.name,
+                                " ".join(str(getattr(exc, "orig", None) or exc).split())[:200], self.poll_s)
+                unreadable = True
                 batch, wake_at = None, self.clock() + self.poll_s
             if batch is None:
                 timeout = self.poll_s if wake_at is None else max(0.0, min(self.poll_s, wake_at - self.clock()))
@@ -193,7 +198,10 @@ class OutboxSender:
                 except TimeoutError:
                     pass
                 continue
-            await self._attempt(http, receiver, batch)
+            try:
+                await self._attempt(http, receiver, batch)
+            except Exception:  # the outcome could not be recorded (database away): sent again later, same key
+                await asyncio.sleep(self.poll_s)
 
     async def _attempt(self, http: aiohttp.ClientSession, receiver: Receiver, batch: _Batch) -> None:
         try:

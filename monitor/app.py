@@ -8,7 +8,8 @@ MQTT callback runs on it). The database is used from one worker thread (`DbThrea
 one writer and the loop never waits on a disk.
 
 Start order: database (migrations, registry import, stored device states and detours), alerts,
-tickets, track store, digest, device watch (standing judgements and timers), MQTT collector, HTTP.
+tickets, track store, digest, device watch (standing judgements and timers), MQTT events connection,
+MQTT device connection, HTTP.
 Stop order is the reverse.
 """
 
@@ -31,6 +32,7 @@ from monitor.http.server import HttpServer, make_web_app
 from monitor.mqtt.collector import Collector
 from monitor.services.alerting import AlertEngine
 from monitor.services.buses import BusDesk
+from monitor.services.dbhealth import DbHealth
 from monitor.services.digest import DigestService
 from monitor.services.metrics import DeviceMetrics, metrics_registry
 from monitor.services.tickets import TicketDesk
@@ -56,18 +58,21 @@ class App:
         self.clock = clock
         self.database = Database(cfg.database.url)
         self.db = DbThread(self.database)
+        self.db_health = DbHealth(clock)
         self.judge = Judge(registry)
         self.tracks = TrackStore(cfg.buses, self.db, clock)
         self.buses = BusDesk(cfg.buses, registry, self.tracks, clock)
         self.alerts = AlertEngine(cfg.alerts, RegistryNames.from_registry(registry),
                                   [(s.id, a.id) for s in registry.schools for a in s.alarms],
-                                  cfg.receivers, self.db, clock)
+                                  cfg.receivers, self.db, clock, self.db_health)
         self.tickets = TicketDesk(cfg.tickets, registry, self.judge, self.db, clock)
         self.watch = DeviceWatch(self.judge, self.buses, self.db, clock,
                                  persist_every_s=cfg.database.persist_every_s,
                                  listeners=[self.alerts.on_judgements, self.tickets.on_judgements],
-                                 event_listeners=[self.alerts.on_alarm_event])
-        self.collector = Collector(cfg.mqtt, self.judge, self.watch, clock)
+                                 events=self.alerts.on_alarm_event, health=self.db_health)
+        self.collector = Collector(cfg.mqtt, self.judge, self.watch, clock, events=False)
+        self.events = Collector(cfg.mqtt, self.judge, self.watch, clock, events=True, counts=self.collector.counts)
+        self.db_health.on_recovery(self.events.redeliver)
         self.digest = DigestService(cfg.alerts.digest_at, DigestNames.from_registry(registry), cfg.receivers,
                                     self.db, self.alerts.sender, clock)
         self.metrics = metrics_registry([
@@ -75,7 +80,7 @@ class App:
                           lambda: self.collector.connected).metrics,
             self.buses.metrics, self.alerts.metrics, self.tickets.metrics,
         ])
-        self.auth = Authenticator(lambda token: self.db.call(find_principal, token))
+        self.auth = Authenticator(lambda token: self.db.call(find_principal, token, self.clock()))
         self.http = HttpServer(cfg.http.listen, make_web_app(HttpContext(
             cfg=cfg.http, registry=registry, judge=self.judge, clock=clock, db=self.db, alerts=self.alerts,
             tickets=self.tickets, buses=self.buses, tracks=self.tracks, auth=self.auth, metrics=self.metrics,
@@ -103,6 +108,7 @@ class App:
         await self.tracks.start()
         await self.digest.start()
         await self.watch.start()
+        await self.events.start()
         await self.collector.start()
         await self.http.start()
         log.info("campus monitor started: %d schools, %d devices", len(self.registry.schools),
@@ -110,6 +116,7 @@ class App:
 
     async def stop(self) -> None:
         await self.collector.stop()
+        await self.events.stop()
         await self.watch.stop()
         await self.digest.stop()
         await self.tracks.stop()
@@ -126,6 +133,8 @@ class App:
             db = await asyncio.wait_for(self.db.call(Database.ping), timeout=2.0)
         except Exception:  # noqa: BLE001
             db = False
-        broker = self.collector.connected
-        return bool(db and broker), {"broker": broker, "database": bool(db),
-                                     "broker_refused": self.collector.refused}
+        broker = self.collector.connected and self.events.connected
+        held = self.alerts.held + len(self.watch.held_judgements)
+        return bool(db and broker and not held and not self.db_health.down), {
+            "broker": broker, "database": bool(db), "held_back": held,
+            "broker_refused": self.collector.refused or self.events.refused, **self.db_health.status()}

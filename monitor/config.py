@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ class MqttConfig:
     protocol: str = "3.1.1"  # or "5"
     keepalive_s: int = 30
     ca_file: str = ""  # for mqtts://; the system's store when empty
+    events_user: str = ""  # the events connection's user; empty: `<url user>-events`, else the URL's user
     insecure: bool = False  # mqtts:// without certificate checks (tests only)
 
 
@@ -44,6 +46,7 @@ class DatabaseConfig:
 class HttpConfig:
     listen: str = "127.0.0.1:8080"
     metrics_public: bool = True
+    trusted_proxies: str = ""  # comma-separated addresses/networks whose X-Forwarded-Proto/-For are believed
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +208,19 @@ def _cross_check(cfg: Config) -> None:
     if cfg.database.persist_every_s <= 0:
         raise ConfigError(f"{src}: database.persist_every_s: must be greater than 0")
     parse_listen(cfg.http.listen, f"{src}: http.listen")
+    try:
+        parse_networks(cfg.http.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"{src}: http.trusted_proxies: {exc}") from None
     if cfg.buses.off_route_fixes < 1:
         raise ConfigError(f"{src}: buses.off_route_fixes: must be at least 1")
     if cfg.alerts.language not in ("zh", "en"):
         raise ConfigError(f"{src}: alerts.language: must be \"zh\" or \"en\"")
+
+
+def parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """`"127.0.0.1, 10.0.0.0/8"` as networks (an address is a network of one)."""
+    return tuple(ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
 
 
 def parse_listen(value: str, where: str = "listen") -> tuple[str, int]:

@@ -16,6 +16,7 @@ from monitor.config import parse_listen
 from monitor.http.actions import PRINCIPAL, who
 from monitor.http.api import add_api_routes
 from monitor.http.auth import AuthError
+from monitor.http.client import client_address
 from monitor.http.context import CTX, HttpContext, context
 from monitor.http.errors import HttpError, error, json_response
 from monitor.http.pages import add_pages
@@ -30,7 +31,7 @@ async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamR
     try:
         if request.path.startswith("/api/") and request.path != "/api/v1/openapi.json":
             found = await context(request).auth.principal(request.headers.get("Authorization", ""),
-                                                          request.remote or "?")
+                                                          client_address(request))
             if found is not None:
                 request[PRINCIPAL] = found
         return await handler(request)
@@ -57,7 +58,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     c = context(request)
     if not c.cfg.metrics_public:
-        found = await c.auth.principal(request.headers.get("Authorization", ""), request.remote or "?")
+        found = await c.auth.principal(request.headers.get("Authorization", ""), client_address(request))
         if found is not None:
             request[PRINCIPAL] = found
         who(request, ("bureau", "officer", "maintenance"))

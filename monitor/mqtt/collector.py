@@ -5,8 +5,12 @@ thread that owns the judge: no locks on the per-message path. The path itself is
 decode, hand to the judge, count. No database write, lock or log line per message; bad input is logged
 at a limited rate. No exception escapes a paho callback.
 
-Alarm events arrive at QoS 1 with `manual_ack`: the PUBACK leaves only after the event is stored, and
-the session is persistent (fixed client id, clean_session false), so a crash loses none.
+The service runs two of them. The *device* connection (client id `[mqtt] client_id`, clean
+session) reads heartbeats, fixes and statuses. The *events* connection (client id
+`<client_id>-events`, persistent session, QoS 1) reads only alarm and bus events, so no heartbeat
+backlog delays a press. Events arrive with `manual_ack`: the PUBACK leaves only after the event is
+stored with its alert, so a crash loses none; one that could not be stored is left unacknowledged,
+and the events connection is renewed once the database is back so the broker delivers it again.
 """
 
 from __future__ import annotations
@@ -47,11 +51,22 @@ _REFUSED_AUTH = {4, 5, 134, 135}  # 3.1.1: bad user/password, not authorised; 5:
 _MAX_BATCH = 512
 #: The last topic level of every §2 topic the monitor reads.
 TOPIC_LEAVES = ("heartbeat", "event", "gps", "status")
+DEVICE_LEAVES = ("heartbeat", "gps", "status")
+EVENT_LEAVES = ("event",)
+EVENTS_SUFFIX = "-events"
+
+
+class Done(Protocol):
+    def __call__(self, outcome: Outcome | None, stored: bool = True) -> None:
+        """The event is stored (or known): acknowledge and count it. `stored=False`: it could not be
+        stored: never acknowledged, and the events connection is renewed once the database is back,
+        so the broker delivers it again."""
+        ...
 
 
 class Sink(Protocol):
     def judgements(self, items: list[Judgement]) -> None: ...
-    def alarm_event(self, dev: Device, ev: AlarmEvent, done: Callable[[Outcome | None], None]) -> None:
+    def alarm_event(self, dev: Device, ev: AlarmEvent, done: Done) -> None:
         """Store the event, then call `done(outcome)`; an event never stored is never acknowledged."""
         ...
     def fix(self, dev: Device, fix: Fix) -> list[Judgement]: ...
@@ -59,14 +74,23 @@ class Sink(Protocol):
 
 
 class Collector:
-    def __init__(self, cfg: MqttConfig, judge: Judge, sink: Sink, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, cfg: MqttConfig, judge: Judge, sink: Sink, clock: Callable[[], float] = time.time, *,
+                 events: bool | None = None, counts: Counter[tuple[str, str]] | None = None) -> None:
+        """`events=None`: one connection reads everything (persistent session); False: the device
+        connection; True: the events connection (`<client_id>-events`, persistent session)."""
         self.cfg = cfg
         self.judge = judge
         self.sink = sink
         self.clock = clock
+        self.events = events
+        self.leaves = TOPIC_LEAVES if events is None else EVENT_LEAVES if events else DEVICE_LEAVES
+        self.client_id = cfg.client_id + (EVENTS_SUFFIX if events else "")
+        self.persistent = events is not False
         self.root = cfg.topic_root.strip("/")
-        self.counts: Counter[tuple[str, str]] = Counter()
+        self.counts: Counter[tuple[str, str]] = Counter() if counts is None else counts
         self.connected = False
+        self._refusal_seen = False
+        self.unacked_events = 0  # events handed on but not stored: renew the session to have them again
         self.refused: str | None = None  # set when the broker refused our credentials: no more retries
         self.status_topic = f"{self.root}/_monitor/status"
         self._bad = RateLimitedLog(log)
@@ -91,20 +115,29 @@ class Collector:
         v5 = self.cfg.protocol == "5"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=self.cfg.client_id,
+            client_id=self.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
+            clean_session=None if v5 else not self.persistent,
             manual_ack=True,
         )
+        self._logins: list[tuple[str, str | None]] = []
         if url.username:
-            client.username_pw_set(unquote(url.username), unquote(url.password) if url.password else None)
+            user, password = unquote(url.username), unquote(url.password) if url.password else None
+            if not self.events:
+                self._logins = [(user, password)]
+            elif self.cfg.events_user:
+                self._logins = [(self.cfg.events_user, password)]
+            else:  # broker-config's account for it; a broker with one account for the monitor: the URL's
+                self._logins = [(user + EVENTS_SUFFIX, password), (user, password)]
+            client.username_pw_set(*self._logins[0])
         if url.scheme in ("mqtts", "ssl"):
             ctx = ssl.create_default_context(cafile=self.cfg.ca_file or None)
             if self.cfg.insecure:
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
             client.tls_set_context(ctx)
-        client.will_set(self.status_topic, b"offline", qos=1, retain=True)
+        if not self.events:
+            client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -132,7 +165,7 @@ class Collector:
         self._stopping = True
         if self._misc:
             self._misc.cancel()
-        if self.connected:
+        if self.connected and not self.events:
             try:
                 self._client.publish(self.status_topic, b"offline", qos=1, retain=True)
                 self._client.loop_write()
@@ -141,19 +174,30 @@ class Collector:
         self._client.disconnect()
         self._drop_socket(self._client.socket())
 
+    def redeliver(self) -> None:
+        """The database is back: when events were left unacknowledged, renew the connection (the
+        session stays) so the broker delivers them again."""
+        if not self.unacked_events or not self.connected or self._stopping:
+            return
+        log.warning("renewing MQTT connection %s: the broker delivers the %d events left unacknowledged again",
+                    self.client_id, self.unacked_events)
+        self.unacked_events = 0
+        self._client.disconnect()  # on_disconnect connects again
+
     async def _connect_loop(self) -> None:
         assert self._loop is not None
         host, port = self.address
         props = None
         if self.cfg.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho ships no annotation here
-            props.SessionExpiryInterval = 3600
+            props.SessionExpiryInterval = 3600 if self.persistent else 0
         while not self._stopping and not self.connected and self.refused is None:
             try:
-                log.info("connecting to MQTT broker %s", mask_url(self.cfg.url))
+                log.info("connecting to MQTT broker %s as %s", mask_url(self.cfg.url), self.client_id)
                 await self._loop.run_in_executor(
                     None,
-                    lambda: self._client.connect(host, port, self.cfg.keepalive_s, clean_start=False, properties=props)
+                    lambda: self._client.connect(host, port, self.cfg.keepalive_s, clean_start=not self.persistent,
+                                                 properties=props)
                     if self.cfg.protocol == "5"
                     else self._client.connect(host, port, self.cfg.keepalive_s),
                 )
@@ -224,18 +268,20 @@ class Collector:
             if reason.is_failure:
                 code = reason.value
                 if code in _REFUSED_AUTH:
-                    self.refused = str(reason)
-                    log.error("MQTT broker refused the monitor's credentials (%s); not retrying", reason)
+                    self._auth_refused(reason)
+                    self._refusal_seen = True  # the disconnect that follows is the same refusal
                 else:
                     log.warning("MQTT broker refused the connection: %s", reason)
                 return
             self.connected = True
             self._backoff = 1.0
-            subs = [(f"{self.root}/+/+/+/{leaf}", 1) for leaf in TOPIC_LEAVES]
+            subs = [(f"{self.root}/+/+/+/{leaf}", 1) for leaf in self.leaves]
             client.subscribe(subs)
-            client.publish(self.status_topic, b"online", qos=1, retain=True)
-            log.info("connected to MQTT broker %s (session present: %s)", mask_url(self.cfg.url), flags.session_present)
-            self.sink.link(True, self.clock())
+            log.info("connected to MQTT broker %s as %s (session present: %s)", mask_url(self.cfg.url),
+                     self.client_id, flags.session_present)
+            if not self.events:
+                client.publish(self.status_topic, b"online", qos=1, retain=True)
+                self.sink.link(True, self.clock())
         except Exception:  # noqa: BLE001 - never out of a paho callback
             log.exception("error handling MQTT connect")
 
@@ -245,17 +291,30 @@ class Collector:
             self.connected = False
             if was and self._stopping:
                 log.info("disconnected from the MQTT broker")
+            elif was and self.events:
+                log.warning("lost the MQTT broker's events connection %s (%s)", self.client_id, reason)
             elif was:
                 log.warning("lost the MQTT broker (%s): judging no device down until it is back", reason)
                 self.sink.link(False, self.clock())
-            if reason is not None and getattr(reason, "value", 0) in _REFUSED_AUTH:
-                self.refused = str(reason)
-                log.error("MQTT broker refused the monitor's credentials (%s); not retrying", reason)
+            if reason is not None and getattr(reason, "value", 0) in _REFUSED_AUTH and self.refused is None \
+                    and not self._refusal_seen:
+                self._auth_refused(reason)
+            self._refusal_seen = False
             if not self._stopping and self.refused is None and self._loop is not None:
                 self._loop.call_later(self._backoff, lambda: self._loop.create_task(self._connect_loop()))  # type: ignore[union-attr]
                 self._backoff = min(self._backoff * 2, 30.0)
         except Exception:  # noqa: BLE001
             log.exception("error handling MQTT disconnect")
+
+    def _auth_refused(self, reason: Any) -> None:
+        if len(self._logins) > 1:
+            tried = self._logins.pop(0)[0]
+            log.warning("MQTT broker refused account %s for %s (%s); using %s", tried, self.client_id, reason,
+                        self._logins[0][0])
+            self._client.username_pw_set(*self._logins[0])
+            return
+        self.refused = str(reason)
+        log.error("MQTT broker refused the monitor's credentials (%s); not retrying", reason)
 
     # ---- messages ------------------------------------------------------------------------------
 
@@ -334,8 +393,10 @@ class Collector:
 
         kind = dev.kind
 
-        def done(outcome: Outcome | None) -> None:
-            """The event is stored (or known): acknowledge it to the broker and count it."""
+        def done(outcome: Outcome | None, stored: bool = True) -> None:
+            if not stored:
+                self.unacked_events += 1
+                return
             ack()
             if outcome is not None:
                 self.counts[(kind, outcome)] += 1

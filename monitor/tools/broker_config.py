@@ -3,7 +3,15 @@
 Every device gets its own account, named after its topic (`{school}/{segment}/{id}`, e.g.
 `panhe-ms/camera/cam-dg-01`), that may publish only under its own topic `campus/{school}/{segment}/{id}/#`
 and read nothing. The monitor's account may read the device topics `campus/+/+/+/+` and write only its
-own status `campus/_monitor/status`. Anonymous clients are refused by `deploy/mosquitto/mosquitto.conf`.
+own status `campus/_monitor/status`; its events connection logs in as `<monitor>-events` (same
+password), which may read only the event topics. Anonymous clients are refused by
+`deploy/mosquitto/mosquitto.conf`.
+
+Client ids belong to accounts: `mosquitto.conf` (lines to add after the `listener` line devices use)
+sets `use_username_as_clientid true`, so every client's id is its username. A device account can then
+never connect as `campus-monitor` or `campus-monitor-events`, so it can neither push the monitor off
+the broker nor take or wipe its persistent session (with the presses queued in it). Device usernames
+hold two `/`, the monitor's none, so no device name is ever one of the monitor's.
 
 Files written to `--out DIR`:
 
@@ -11,7 +19,9 @@ Files written to `--out DIR`:
   `mosquitto_passwd` writes), mode 0644: salted hashes, no secrets;
 - `acl`: Mosquitto ACL file, mode 0644;
 - `credentials.tsv` (or `--credentials FILE`): the plain passwords (`username, password, topic` per
-  line) for provisioning the devices and the monitor, mode 0600. Keep it out of the broker's reach.
+  line; the first row is the monitor's account) for provisioning the devices and the monitor, mode
+  0600. Keep it out of the broker's reach;
+- `mosquitto.conf`: the lines to add to the broker's config (which names `passwd` and `acl` itself).
 
 Running it again keeps the passwords of accounts that are still in the registry (read back from
 the credentials file), makes new ones for new devices and drops removed devices; `--rotate` makes every
@@ -42,6 +52,14 @@ PBKDF2_ITERATIONS = 101  # mosquitto_passwd's own count for `$7$`
 SALT_BYTES = 12
 PASSWORD_BYTES = 18  # 24 URL-safe characters
 CREDENTIALS = "credentials.tsv"
+EVENTS_SUFFIX = "-events"  # the monitor's events connection (monitor.mqtt.collector.EVENTS_SUFFIX)
+BROKER_LINES = """\
+# Lines for Mosquitto's config from `campus-monitor broker-config`: put them after the `listener` line
+# the devices connect to (the config names password_file and acl_file itself).
+# Every client's id is its username: no device account can take the monitor's client ids
+# (campus-monitor, campus-monitor-events) or disturb its persistent session.
+use_username_as_clientid true
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +118,9 @@ def accounts(registry: Registry, *, monitor_user: str = "campus-monitor", topic_
     def password(user: str) -> str:
         return known.get(user) or new_password()
 
-    out = [Account(monitor_user, monitor_password or password(monitor_user),
-                   read=(f"{root}/+/+/+/+",), readwrite=(f"{root}/_monitor/status",))]
+    monitor_pw = monitor_password or password(monitor_user)
+    out = [Account(monitor_user, monitor_pw, read=(f"{root}/+/+/+/+",), readwrite=(f"{root}/_monitor/status",)),
+           Account(monitor_user + EVENTS_SUFFIX, monitor_pw, read=(f"{root}/+/+/+/event",))]
     if simulator_user:
         out.append(Account(simulator_user, simulator_password or password(simulator_user), write=(f"{root}/+/+/+/#",)))
     taken = {a.username for a in out}
@@ -179,6 +198,7 @@ def write_broker_config(registry: Registry, out: Path, *, monitor_user: str = "c
     _write(credentials, credentials_file(items), 0o600)
     _write(out / "passwd", password_file(items), 0o644)
     _write(out / "acl", acl_file(items), 0o644)
+    _write(out / "mosquitto.conf", BROKER_LINES, 0o644)
     kept = sum(1 for a in items if known.get(a.username) == a.password)
     log.info("broker config in %s: %d accounts (%d kept, %d new)", out, len(items), kept, len(items) - kept)
     return items
@@ -232,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 simulator_user=args.simulator_user, simulator_password=env_passwords["simulator"],
                                 credentials=credentials)
     devices = sum(1 for a in items if a.username.count("/") == 2)
-    print(f"{out}: passwd and acl for {devices} devices and the monitor ({args.monitor_user}); "
+    print(f"{out}: passwd, acl and mosquitto.conf for {devices} devices and the monitor ({args.monitor_user}); "
           f"passwords in {credentials} (mode 0600)")
     return 0
 

@@ -85,6 +85,7 @@ def broker(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(out)]) == 0
     # `user root`: started as root, Mosquitto would drop to `mosquitto`, who cannot read the pytest tmp dir
     conf = f"user root\nallow_anonymous false\npassword_file {out / 'passwd'}\nacl_file {out / 'acl'}\n"
+    conf += (out / "mosquitto.conf").read_text(encoding="utf-8")
     with run_mosquitto(tmp_path / "mosquitto", conf) as port:
         yield port, read_credentials(out / "credentials.tsv")
 
@@ -185,7 +186,12 @@ def test_the_files_are_what_mosquitto_and_an_operator_expect(tmp_path):
     assert main(args) == 0
     first = read_credentials(out / "credentials.tsv")
     assert stat.S_IMODE((out / "credentials.tsv").stat().st_mode) == 0o600
-    assert len(first) == 1 + 5 + 1 + 1  # the monitor, 5 cameras, 1 panel, 1 bus
+    assert len(first) == 2 + 5 + 1 + 1  # the monitor (two connections), 5 cameras, 1 panel, 1 bus
+    rows = [line.split("\t") for line in (out / "credentials.tsv").read_text().splitlines() if not line.startswith("#")]
+    assert rows[0][0] == "campus-monitor" and rows[1][0] == "campus-monitor-events"  # the monitor's account first
+    assert "use_username_as_clientid true" in (out / "mosquitto.conf").read_text().splitlines()
+    assert not [line for line in (out / "mosquitto.conf").read_text().splitlines()
+                if line.startswith(("password_file", "acl_file"))]  # the broker's config names them
     hashes = dict(line.split(":", 1) for line in (out / "passwd").read_text().splitlines())
     assert all(check_password(first[user], hashes[user]) for user in first)
 
@@ -217,7 +223,7 @@ def test_compose_style_passwords_from_the_environment_and_credentials_kept_apart
     assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(out), "--credentials", str(creds),
                  "--monitor-password-env", "MON_PW", "--simulator-user", "campus-simulator",
                  "--simulator-password-env", "SIM_PW"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["acl", "passwd"]  # what the broker gets: no secrets
+    assert sorted(p.name for p in out.iterdir()) == ["acl", "mosquitto.conf", "passwd"]  # no secrets
     assert read_credentials(creds)["campus-monitor"] == "monitor-secret"
     conf = f"user root\nallow_anonymous false\npassword_file {out / 'passwd'}\nacl_file {out / 'acl'}\n"
     with run_mosquitto(tmp_path / "mosquitto", conf) as port:
@@ -251,3 +257,50 @@ def test_the_compose_healthcheck_passes_with_the_monitor_account_and_fails_witho
         done = subprocess.run(["sh", "-c", command], env={**os.environ, "MQTT_MONITOR_PASSWORD": password},
                               capture_output=True, text=True, timeout=10)
         assert (done.returncode == 0) is healthy, done.stderr
+
+
+async def test_no_device_account_can_take_the_monitors_client_ids_or_disturb_its_session(broker, clients, tmp_path):
+    """With the generated files (mosquitto.conf included), a device logging in with the monitor's client
+    ids gets its own (its username): the monitor stays connected and a press still arrives."""
+    import asyncio
+    import dataclasses
+    import time
+
+    from devices.registry import parse_registry
+    from monitor.app import App
+    from monitor.config import MqttConfig
+    from tests.integration.service import make_config
+    from tests.waiting import wait_for
+
+    port, passwords = broker
+    cfg = make_config(port, f"sqlite:///{tmp_path / 'campus.db'}")
+    cfg = dataclasses.replace(cfg, mqtt=MqttConfig(
+        url=f"mqtt://campus-monitor:{passwords['campus-monitor']}@127.0.0.1:{port}", client_id="campus-monitor"))
+    app = App(cfg, parse_registry(SMALL_REGISTRY, "registry.yaml"), ("registry.yaml", SMALL_REGISTRY))
+    await app.start()
+    try:
+        await wait_for(lambda: app.collector.connected and app.events.connected, 10)
+        assert app.events._logins[0][0] == "campus-monitor-events"  # its own account, so its own client id
+        losses = []
+        app.collector._client.on_disconnect = lambda *a: losses.append("devices")  # any drop at all
+        app.events._client.on_disconnect = lambda *a: losses.append("events")
+        user = "panhe-ms/camera/cam-dg-01"
+        for client_id in ("campus-monitor", "campus-monitor-events") * 3:
+            thief = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+            thief.username_pw_set(user, passwords[user])
+            thief.connect("127.0.0.1", port)
+            thief.loop_start()
+            await asyncio.to_thread(thief.publish("campus/panhe-ms/camera/cam-dg-01/heartbeat",
+                                                  b'{"ts": %f, "status": "ok"}' % time.time(), qos=1).wait_for_publish, 5)
+            thief.disconnect()
+            thief.loop_stop()
+        panel = Client(port, "panhe-ms/alarm/alarm-gate", passwords["panhe-ms/alarm/alarm-gate"])
+        clients.append(panel)
+        panel.wait_connected()
+        assert panel.publish("campus/panhe-ms/alarm/alarm-gate/event",
+                             b'{"ts": %f, "event_id": "after-thieves", "type": "press"}' % time.time()).value == 0
+        await wait_for(lambda: any(a.event_id == "after-thieves" for a in app.alerts.book.open_alerts()), 5)
+        assert losses == []
+        assert app.collector.connected and app.events.connected
+    finally:
+        await app.stop()
