@@ -24,11 +24,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bridges.metrics import Stats
 from monitor.config import MqttConfig, mask_url
+from monitor.mqtt.loop_socket import LoopSocket
 
 log = logging.getLogger(__name__)
 
 _REFUSED_AUTH = {4, 5, 134, 135}
-_MAX_BATCH = 256
 _BACKOFF_MAX = 30.0
 
 
@@ -50,6 +50,7 @@ class Publisher:
         self._backoff = 1.0
         self._tick_handle: asyncio.TimerHandle | None = None
         self._client = self._make_client()
+        self._socket = LoopSocket(self._client, after_write=self._after_write)
 
     # ---- the API the bridges use -----------------------------------------------------------------
 
@@ -115,10 +116,6 @@ class Publisher:
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_register_write
-        client.on_socket_unregister_write = self._on_unregister_write
         client.suppress_exceptions = True
         return client
 
@@ -129,6 +126,7 @@ class Publisher:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._socket.attach(self._loop)
         self._loop.create_task(self._connect_loop())
         self._tick_handle = self._loop.call_later(1.0, self._tick)
 
@@ -147,7 +145,7 @@ class Publisher:
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
         self._client.disconnect()
-        self._drop_socket(self._client.socket())
+        self._socket.drop(self._client.socket())
 
     async def _connect_loop(self) -> None:
         assert self._loop is not None
@@ -174,47 +172,9 @@ class Publisher:
         if not self._stopping:
             self._tick_handle = self._loop.call_later(1.0, self._tick)
 
-    # ---- socket plumbing (paho -> asyncio) -------------------------------------------------------
-
-    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_reader, sock, self._readable)
-
-    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._drop_socket(sock)
-
-    def _drop_socket(self, sock: Any) -> None:
-        if sock is None or self._loop is None:
-            return
-        try:
-            self._loop.remove_reader(sock)
-            self._loop.remove_writer(sock)
-        except (ValueError, OSError):
-            pass
-
-    def _on_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_writer, sock, self._writable)
-
-    def _on_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        try:
-            self._loop.remove_writer(sock)
-        except (ValueError, OSError):
-            pass
-
-    def _writable(self) -> None:
-        self._client.loop_write()
+    def _after_write(self) -> None:
         if self.buffer and self.connected:  # paho had no room for these: it has some now
             self._flush()
-
-    def _readable(self) -> None:
-        for _ in range(_MAX_BATCH):
-            if self._client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
-                break
-            sock = self._client.socket()
-            if sock is None or not getattr(sock, "pending", lambda: 0)():
-                break
 
     # ---- connection events -----------------------------------------------------------------------
 

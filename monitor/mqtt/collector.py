@@ -43,12 +43,12 @@ from devices.payload import (
     decode_status,
 )
 from monitor.config import MqttConfig, mask_url
+from monitor.mqtt.loop_socket import LoopSocket
 from monitor.mqtt.ratelog import RateLimitedLog, truncate
 
 log = logging.getLogger(__name__)
 
 _REFUSED_AUTH = {4, 5, 134, 135}  # 3.1.1: bad user/password, not authorised; 5: 0x86, 0x87
-_MAX_BATCH = 512
 #: The last topic level of every §2 topic the monitor reads.
 TOPIC_LEAVES = ("heartbeat", "event", "gps", "status")
 DEVICE_LEAVES = ("heartbeat", "gps", "status")
@@ -100,6 +100,7 @@ class Collector:
         self._stopping = False
         self._backoff = 1.0
         self._client = self._make_client()
+        self._socket = LoopSocket(self._client, progress=lambda: self._received)
         self.index_devices()
 
     # ---- setup ---------------------------------------------------------------------------------
@@ -141,10 +142,6 @@ class Collector:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_register_write
-        client.on_socket_unregister_write = self._on_unregister_write
         client.suppress_exceptions = True
         return client
 
@@ -158,6 +155,7 @@ class Collector:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._socket.attach(self._loop)
         self._loop.create_task(self._connect_loop())
         self._misc = self._loop.call_later(1.0, self._tick)
 
@@ -172,7 +170,7 @@ class Collector:
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
         self._client.disconnect()
-        self._drop_socket(self._client.socket())
+        self._socket.drop(self._client.socket())
 
     def redeliver(self) -> None:
         """The database is back: when events were left unacknowledged, renew the connection (the
@@ -218,48 +216,6 @@ class Collector:
         self._bad.flush(self.clock())
         if not self._stopping:
             self._misc = self._loop.call_later(1.0, self._tick)
-
-    # ---- socket plumbing (paho -> asyncio) -----------------------------------------------------
-
-    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_reader, sock, self._readable)
-
-    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._drop_socket(sock)
-
-    def _drop_socket(self, sock: Any) -> None:
-        if sock is None or self._loop is None:
-            return
-        try:
-            self._loop.remove_reader(sock)
-            self._loop.remove_writer(sock)
-        except (ValueError, OSError):
-            pass
-
-    def _on_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_writer, sock, self._writable)
-
-    def _on_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        try:
-            self._loop.remove_writer(sock)
-        except (ValueError, OSError):
-            pass
-
-    def _readable(self) -> None:
-        # loop_read handles about one packet a call; keep reading while packets keep coming, so one
-        # wake-up of the loop absorbs a burst.
-        client = self._client
-        for _ in range(_MAX_BATCH):
-            before = self._received
-            rc = client.loop_read()
-            if rc != mqtt.MQTT_ERR_SUCCESS or self._received == before:
-                break
-
-    def _writable(self) -> None:
-        self._client.loop_write()
 
     # ---- connection events ---------------------------------------------------------------------
 

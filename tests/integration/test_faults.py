@@ -18,7 +18,8 @@ from monitor.app import App
 from monitor.config import AlertsConfig
 from tests.integration.faults import REGISTRY, Panel, Service, Webhook, wait_until
 from tests.integration.postgres import PostgresServer, find_bindir
-from tests.integration.service import get_json, make_config, wait_for
+from tests.integration.service import get_json, make_config
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,9 @@ from devices.registry import parse_registry
 from monitor.app import App
 from monitor.config import MqttConfig
 from tests.integration.mosquitto import run_mosquitto
-from tests.integration.service import SMALL_REGISTRY, make_config, wait_for
+from tests.integration.service import make_config
+from tests.registries import SMALL_REGISTRY
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
