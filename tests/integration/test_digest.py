@@ -1,8 +1,10 @@
-"""The daily digest from the monitor's database to a real webhook receiver."""
+"""The daily digest from the monitor's database to a real webhook receiver: figures of the day, blind
+spots from the stored state history, the keeper line, and the same digest again after a refusal."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,18 +14,24 @@ from aiohttp import web
 from sqlalchemy import update
 
 from alerts.digest import LOCAL
-from monitor import digest
+from alerts.routing import parse_receivers
+from devices.registry import parse_registry
+from monitor.app import App
 from monitor.config import AlertsConfig
-from monitor.storage.registry_store import import_registry
+from monitor.services.digest import digest_key
+from monitor.storage.history_tables import DeviceHistoryRecord, WatchLogRecord
 from monitor.storage.tables import AlarmEventRecord, DeviceRecord, JudgementRecord
 from monitor.storage.ticket_tables import TicketRecord
 from tests.integration.mosquitto import free_port
-from tests.integration.service import SMALL_REGISTRY, make_app
+from tests.integration.service import SMALL_REGISTRY, make_config, wait_for
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 26, 7, 0, tzinfo=LOCAL).timestamp()  # a Thursday
 H = 3600.0
+# timeouts long enough that the running monitor judges nobody down while the test reads the day
+REGISTRY = (SMALL_REGISTRY.replace("    name: 盘河中学\n", "    name: 盘河中学\n    keeper: 王老师\n")
+            .replace("interval_s: 0.5, missed: 2", "interval_s: 60, missed: 3"))
 
 
 @pytest.fixture
@@ -53,9 +61,16 @@ async def webhook():
 def _fill(db: Any) -> None:
     with db.session() as s:
         s.execute(update(DeviceRecord).where(DeviceRecord.id == "cam-ct-01").values(state="down", state_since=NOW - H))
-        for at, active in ((NOW - 30 * H, True), (NOW - 20 * H, False), (NOW - 3 * H, True)):
-            s.add(JudgementRecord(time=at, rule="zone_dark", severity="critical", school="panhe-ms",
-                                  subject="dorm-girls", zone="dorm-girls", active=active, detail={}))
+        # two dead cameras in the girls' dormitory: cam-dg-01 down 30 h ago and back 20 h ago (4 h in the
+        # day), cam-dg-02 down for the last 3 h (still down): 7 blind-spot hours; the monitor stopped
+        # for an hour in between (unknown: no blind spot)
+        for at, cam, state_ in ((NOW - 30 * H, "cam-dg-01", "down"), (NOW - 20 * H, "cam-dg-01", "up"),
+                                (NOW - 12 * H, "cam-dg-02", "unknown"), (NOW - 11 * H, "cam-dg-02", "up"),
+                                (NOW - 3 * H, "cam-dg-02", "down"), (NOW - 2 * H, "cam-ct-01", "down")):
+            s.add(DeviceHistoryRecord(time=at, school="panhe-ms", kind="camera", device=cam, state=state_,
+                                      reason="test"))
+        s.add(WatchLogRecord(school="panhe-ms", at=NOW - 5 * H, author="王老师", token_id=None,
+                             zones=["dorm-girls"], note="巡查女生宿舍监控", via="api"))
         for at, rule in ((NOW - 5 * H, "bus_off_route"), (NOW - 4 * H, "bus_overspeed"), (NOW - 2 * H, "bus_overspeed")):
             s.add(JudgementRecord(time=at, rule=rule, severity="warning", school="panhe-ms", subject="bus-023",
                                   zone=None, active=True, detail={}))
@@ -69,81 +84,66 @@ def _fill(db: Any) -> None:
                                opened_by="system", resolved_at=resolved, closed_at=closed))
 
 
-async def _app(tmp_path: Path, receivers: tuple[dict[str, Any], ...]):
-    app = make_app(1, tmp_path)
-    app.cfg = dataclasses.replace(app.cfg, alerts=AlertsConfig(digest_at="07:00"), receivers=receivers)
-    await app.db.call(lambda db: db.migrate())
-    await app.db.call(import_registry, app.registry, SMALL_REGISTRY, "registry.yaml")
+async def _app(tmp_path: Path, port: int, receivers: list[dict[str, Any]]) -> App:
+    cfg = dataclasses.replace(make_config(port, f"sqlite:///{tmp_path / 'campus.db'}"),
+                              alerts=AlertsConfig(digest_at="07:00"), receivers=tuple(parse_receivers(receivers)))
+    offset = time.time() - (NOW + H)  # the monitor's clock runs from an hour after the digest's day
+    app = App(cfg, parse_registry(REGISTRY, "registry.yaml"), ("registry.yaml", REGISTRY),
+              clock=lambda: time.time() - offset)
+    await app.start()
     await app.db.call(_fill)
     return app
 
 
-async def _close(app: Any) -> None:
-    await app.db.call(lambda db: db.dispose())
-    app._pool.shutdown(wait=True)  # noqa: SLF001
-
-
-async def test_bureau_webhook_gets_one_digest_with_the_days_figures_and_officers_get_none(tmp_path: Path, webhook) -> None:
+async def test_bureau_webhook_gets_one_digest_with_the_days_figures_and_officers_get_none(
+        tmp_path: Path, mosquitto: tuple[str, int], webhook) -> None:
     url, received, _ = webhook
-    app = await _app(tmp_path, ({"kind": "webhook", "name": "bureau", "url": f"{url}/hook"},
-                                {"kind": "webhook", "name": "officer", "url": f"{url}/hook", "schools": ["panhe-ms"]}))
-    service = digest.install(app, backoff_s=0.01)
-    assert service in app.services and [r.name for r in service.receivers] == ["bureau"]
-    await service.start()
+    app = await _app(tmp_path, mosquitto[1], [{"kind": "webhook", "name": "bureau", "url": f"{url}/hook"},
+                                              {"kind": "webhook", "name": "officer", "url": f"{url}/hook",
+                                               "schools": ["panhe-ms"]}])
     try:
-        job = service.scheduler.get_job("daily-digest")
-        nxt = job.next_run_time.astimezone(LOCAL)
-        assert (nxt.hour, nxt.minute) == (7, 0) and nxt.weekday() < 5
-        assert await service.run_once(NOW) == {"bureau": True}
+        assert [r.name for r in app.digest.receivers] == ["bureau"]
+        assert await app.digest.run_once(NOW) == {"bureau": True}
+        await wait_for(lambda: len(received) == 1, 10)
+        assert await app.digest.run_once(NOW) == {"bureau": False}  # the same day twice sends nothing twice
     finally:
-        await service.stop()
-        await _close(app)
+        await app.stop()
     assert len(received) == 1
     headers, body = received[0]
-    assert headers["Idempotency-Key"] == digest.digest_key("bureau", NOW)
+    assert headers["Idempotency-Key"] == digest_key("bureau", NOW)
     assert body["receiver"] == "bureau"
     panhe, other = body["digest"]["schools"]
     assert (panhe["school"], other["school"]) == ("panhe-ms", "other-ps")
     assert [d["id"] for d in panhe["devices_down"]] == ["cam-ct-01"]
-    assert panhe["blind_spot_hours"] == {"dorm-girls": 7.0}  # dark 30 h to 20 h ago: 4 h in the day; dark again 3 h
+    assert panhe["blind_spot_hours"] == {"dorm-girls": 7.0}
     assert (panhe["alarm_presses"], panhe["bus_off_route"], panhe["bus_overspeed"]) == (1, 1, 2)
     assert (panhe["tickets_opened"], panhe["tickets_closed"], panhe["median_repair_s"]) == (2, 2, 3 * H)
     assert (other["devices_down"], other["blind_spot_hours"], other["tickets_closed"]) == ([], {}, 0)
+    assert (panhe["watch_log_entries"], body["digest"]["no_keeper_entry"]) == (1, ["other-ps"])
     text = body["text"]
     assert text.startswith("### 每日安全简报（2026-11-25 07:00 – 2026-11-26 07:00）")
+    assert "**当日无监控使用记录的学校：其他小学（1 所）**" in text
     assert "**盘河中学**" in text and "> 宿舍盲区时长：女生宿舍 7.0 小时" in text and "> 校车超速：2 次" in text
 
 
-async def test_receiver_down_gets_the_same_digest_again_under_the_same_key_in_english(tmp_path: Path, webhook) -> None:
+async def test_receiver_down_gets_the_same_digest_again_under_the_same_key_in_english(
+        tmp_path: Path, mosquitto: tuple[str, int], webhook) -> None:
     url, received, failures = webhook
     failures["left"] = 2
-    app = await _app(tmp_path, ({"kind": "webhook", "name": "bureau", "url": f"{url}/hook", "language": "en"},))
-    service = digest.install(app, backoff_s=0.01)
+    app = await _app(tmp_path, mosquitto[1], [{"kind": "webhook", "name": "bureau", "url": f"{url}/hook",
+                                               "language": "en"}])
     try:
-        assert await service.run_once(NOW) == {"bureau": True}
+        assert await app.digest.run_once(NOW) == {"bureau": True}
+        await wait_for(lambda: len(received) == 3, 30)
     finally:
-        await _close(app)
-    assert len(received) == 3
+        await app.stop()
     assert len({h["Idempotency-Key"] for h, _ in received}) == 1
     assert [b["refused"] for _, b in received[:2]] == [received[2][1]] * 2
     assert "Alarm presses: 1" in received[2][1]["text"]
 
 
-async def test_unreachable_receiver_gives_up_after_its_attempts(tmp_path: Path) -> None:
-    app = await _app(tmp_path, ({"kind": "webhook", "name": "bureau", "url": f"http://127.0.0.1:{free_port()}/hook"},))
-    service = digest.install(app, attempts=3, backoff_s=0.01)
-    try:
-        assert await service.run_once(NOW) == {"bureau": False}
-    finally:
-        await _close(app)
-
-
-async def test_digest_runs_on_school_days_only(tmp_path: Path) -> None:
-    app = await _app(tmp_path, ())
-    try:
-        trigger = digest.install(app).trigger()
-    finally:
-        await _close(app)
+def test_digest_runs_on_school_days_only(tmp_path: Path) -> None:
+    app = App(make_config(free_port(), f"sqlite:///{tmp_path / 'campus.db'}"), parse_registry(REGISTRY, "r.yaml"))
     friday_noon = datetime(2026, 11, 27, 12, 0, tzinfo=LOCAL)
-    nxt = trigger.get_next_fire_time(None, friday_noon)
+    nxt = app.digest.trigger().get_next_fire_time(None, friday_noon)
     assert nxt == datetime(2026, 11, 30, 7, 0, tzinfo=LOCAL)  # Monday, not Saturday
