@@ -102,7 +102,8 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["id", "cameras", "live", "dark"],
         "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "kind": {"type": "string"},
                        "min_live": {"type": "integer"}, "cameras": {"type": "integer"}, "live": {"type": "integer"},
-                       "dark": {"type": "boolean"}},
+                       "dark": {"type": "boolean"},
+                       "blind_spots": {"type": "integer", "description": "cameras down or unreachable, in a dormitory"}},
     },
     "Bus": {
         "type": "object", "required": ["id", "plate", "route", "gps"],
@@ -113,7 +114,9 @@ SCHEMAS: dict[str, Any] = {
                        "off_route": {"type": "boolean", "description": "off its route inside a service window"},
                        "distance_m": {"type": ["number", "null"], "description": "distance from the route line"},
                        "speed_kmh": {"type": ["number", "null"], "description": "reported, else derived"},
-                       "detour": {**NULL_STR, "description": "reason of the declared detour it is on"}},
+                       "detour": {**NULL_STR, "description": "reason of the declared detour it is on"},
+                       "passengers": {"type": ["integer", "null"], "description": "last count reported"},
+                       "overloaded": {"type": "boolean", "description": "bus_overloaded is on"}},
     },
     "Detour": {
         "type": "object", "required": ["id", "bus", "school", "start", "end", "reason", "active"],
@@ -125,6 +128,8 @@ SCHEMAS: dict[str, Any] = {
     "School": {
         "type": "object", "required": ["id", "name", "zones", "devices", "buses"],
         "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "offline": {"type": "boolean"},
+                       "keeper": {**NULL_STR, "description": "who keeps the monitoring-use record"},
+                       "blind_spots": {"type": "integer", "description": "dormitory cameras down or unreachable"},
                        "zones": {"type": "array", "items": _ref("Zone")},
                        "devices": {"type": "array", "items": _ref("Device")},
                        "buses": {"type": "array", "items": _ref("Bus")}},
