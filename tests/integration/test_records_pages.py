@@ -70,7 +70,8 @@ async def test_keeper_writes_the_record_bureau_reads_it_and_the_report_prints_on
         await wait_for(lambda: app.buses.watches["bus-023"].snapshot().overloaded, 3)
         officer = await token(app, "officer", ["panhe-ms"])
         bureau = await token(app, "bureau")
-        url = "http://%s:%d" % app.http_address  # type: ignore[str-format]
+        host, http_port = app.http_address  # type: ignore[misc]
+        url = f"http://{host}:{http_port}"
 
         ctx = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
         page = await ctx.new_page()
