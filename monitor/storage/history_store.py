@@ -112,12 +112,12 @@ def read_history(db: Database, schools: Iterable[str], start: float, end: float)
     cols = (HISTORY.c.school, HISTORY.c.kind, HISTORY.c.device, HISTORY.c.time, HISTORY.c.state)
     with db.begin() as conn:
         ids = select(before).where(DEVICES.c.school.in_(wanted))
-        leading = conn.execute(select(*cols).where(HISTORY.c.id.in_(ids))).tuples().all()
+        leading = conn.execute(select(*cols).where(HISTORY.c.id.in_(ids))).all()
         inside = conn.execute(
             select(*cols)
             .where(HISTORY.c.school.in_(wanted), HISTORY.c.time >= start, HISTORY.c.time < end)
             .order_by(HISTORY.c.time, HISTORY.c.id)
-        ).tuples().all()
+        ).all()
     for rows in (leading, inside):  # plain tuples: a month of a district is ~10^6 rows
         for school, kind, device, at, state in rows:
             key = (school, kind, device)
