@@ -43,9 +43,13 @@ def build_devices(registry: Registry) -> list[Device]:
 
 
 class Judge:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, *, keep_changes: bool = False) -> None:
+        """`keep_changes`: keep every state change (`take_changes`) for the stored state history;
+        off, nothing is kept (tools and benchmarks that never take them)."""
         self.registry = registry
         self.liveness = Liveness(build_devices(registry))
+        self.keep_changes = keep_changes
+        self._changes: list[Change] = []
         self.coverage = Coverage.of(registry)
         self._zone_kind = {
             (s.id, z.id): z.kind for s in registry.schools for z in s.zones
@@ -106,6 +110,8 @@ class Judge:
         out: list[Judgement] = []
         for one in change.all():
             dev = one.device
+            if self.keep_changes:
+                self._changes.append(one)
             went_down = one.new is State.DOWN
             came_back = one.old is State.DOWN
             if went_down or came_back:
@@ -142,6 +148,11 @@ class Judge:
         )
 
     # ---- reading -------------------------------------------------------------------------------
+
+    def take_changes(self) -> list[Change]:
+        """Every state change (an NVR's and the ones it caused) since the last call, in order."""
+        out, self._changes = self._changes, []
+        return out
 
     def devices(self) -> Iterable[Device]:
         return self.liveness.devices.values()

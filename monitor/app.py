@@ -7,10 +7,9 @@ Threads: the asyncio loop owns the judge, the bus watches, the alert book and th
 MQTT callback runs on it). The database is used from one worker thread (`DbThread`), so SQLite sees
 one writer and the loop never waits on a disk.
 
-Start order: database (migrations, registry import, stored device states and detours), alerts,
-tickets, track store, digest, device watch (standing judgements and timers), MQTT events connection,
-MQTT device connection, HTTP.
-Stop order is the reverse.
+Start order: database (migrations, registry import, stored device states, the state history's run and
+detours), alerts, tickets, track store, digest, device watch (standing judgements and timers), MQTT events
+connection, MQTT device connection, HTTP. Stop order is the reverse.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from monitor.services.alerting import AlertEngine
 from monitor.services.buses import BusDesk
 from monitor.services.dbhealth import DbHealth
 from monitor.services.digest import DigestService
+from monitor.services.history import StateHistory
 from monitor.services.metrics import DeviceMetrics, metrics_registry
 from monitor.services.tickets import TicketDesk
 from monitor.services.tracks import TrackStore
@@ -59,7 +59,8 @@ class App:
         self.database = Database(cfg.database.url)
         self.db = DbThread(self.database)
         self.db_health = DbHealth(clock)
-        self.judge = Judge(registry)
+        self.judge = Judge(registry, keep_changes=True)
+        self.history = StateHistory(self.judge, self.db, clock, flush_every_s=cfg.database.persist_every_s)
         self.tracks = TrackStore(cfg.buses, self.db, clock)
         self.buses = BusDesk(cfg.buses, registry, self.tracks, clock)
         self.alerts = AlertEngine(cfg.alerts, RegistryNames.from_registry(registry),
@@ -100,6 +101,7 @@ class App:
             result = await self.db.call(import_registry, self.registry, text, filename)
             log.info("registry %s: %s", filename, result)
         await self.watch.restore()
+        await self.history.start()
         restored = self.buses.restore_detours(await self.db.call(query_detours, None, self.clock() - DETOUR_KEEP_S))
         if restored:
             log.info("restored %d declared detours", restored)
@@ -118,6 +120,7 @@ class App:
         await self.collector.stop()
         await self.events.stop()
         await self.watch.stop()
+        await self.history.stop()
         await self.digest.stop()
         await self.tracks.stop()
         await self.tickets.stop()

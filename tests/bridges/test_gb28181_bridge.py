@@ -17,7 +17,7 @@ from monitor.config import parse_config
 from tests.bridges.conftest import registry
 from tests.bridges.gb_device import Device, catalog_response, keepalive
 from tests.bridges.mqtt_sub import Subscriber, until
-from tests.integration.mosquitto import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

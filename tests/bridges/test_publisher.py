@@ -10,7 +10,8 @@ from bridges.metrics import Stats
 from bridges.publisher import Publisher
 from monitor.config import MqttConfig
 from tests.bridges.mqtt_sub import Subscriber, until
-from tests.integration.mosquitto import free_port, run_mosquitto
+from tests.integration.mosquitto import run_mosquitto
+from tests.ports import free_port
 
 PREFIX = "campus/panhe-ms/camera/cam-dg-01"
 

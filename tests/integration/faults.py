@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 from aiohttp import web
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.integration.mosquitto import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,8 @@ from monitor.config import HttpConfig
 from monitor.http.auth import validate_new
 from monitor.http.pages.base import local_path
 from monitor.storage.auth_tables import create_token, revoke_token
-from tests.integration.service import SMALL_REGISTRY, get_json, make_config, token
+from tests.integration.service import get_json, make_config, token
+from tests.registries import SMALL_REGISTRY
 
 pytestmark = pytest.mark.integration
 

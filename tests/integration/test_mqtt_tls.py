@@ -51,7 +51,7 @@ def tls_broker(tmp_path: Path):
     _, other_ca = make_ca(certs, "other-ca")
     key, crt = make_server_cert(certs, ca_key, ca_crt)
     # the test listener is plain; a second one on its own port speaks TLS
-    from tests.integration.mosquitto import free_port
+    from tests.ports import free_port
 
     tls_port = free_port()
     # `user root`: started as root, Mosquitto would drop to `mosquitto`, who cannot read the tmp dir
