@@ -60,7 +60,8 @@ class App:
         self.db = DbThread(self.database)
         self.db_health = DbHealth(clock)
         self.judge = Judge(registry, keep_changes=True)
-        self.history = StateHistory(self.judge, self.db, clock, flush_every_s=cfg.database.persist_every_s)
+        self.history = StateHistory(self.judge, self.db, clock, self.db_health,
+                                    flush_every_s=cfg.database.persist_every_s)
         self.tracks = TrackStore(cfg.buses, self.db, clock)
         self.buses = BusDesk(cfg.buses, registry, self.tracks, clock)
         self.alerts = AlertEngine(cfg.alerts, RegistryNames.from_registry(registry),

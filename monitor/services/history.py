@@ -24,11 +24,13 @@ from collections.abc import Callable, Iterable
 
 from devices.judge import Judge
 from devices.liveness import Change, State
+from monitor.services.dbhealth import DbHealth
 from monitor.storage.history_store import HistoryRow, close_run, mark_alive, open_run
 from monitor.storage.runner import DbThread
 from monitor.tasks import cancel_and_wait, every
 
 log = logging.getLogger(__name__)
+MAX_HELD = 500_000  # state changes held while the database is away; the oldest go past this
 
 
 def rows_of(changes: Iterable[Change]) -> list[HistoryRow]:
@@ -36,9 +38,11 @@ def rows_of(changes: Iterable[Change]) -> list[HistoryRow]:
 
 
 class StateHistory:
-    def __init__(self, judge: Judge, db: DbThread, clock: Callable[[], float], *, flush_every_s: float) -> None:
+    def __init__(self, judge: Judge, db: DbThread, clock: Callable[[], float], health: DbHealth, *,
+                 flush_every_s: float) -> None:
         self.judge = judge
         self.db = db
+        self.health = health
         self.clock = clock
         self.flush_every_s = flush_every_s
         self.run_id: int | None = None
@@ -69,9 +73,11 @@ class StateHistory:
         self._pending = []
         try:
             await self.db.call(mark_alive, self.run_id, self.clock(), rows)
-        except Exception:  # noqa: BLE001
-            log.exception("could not store %d device state changes; will retry", len(rows))
-            self._pending = rows + self._pending
+        except Exception as exc:  # noqa: BLE001 - one line per outage (DbHealth), kept for the next try
+            self.health.failed("state history", exc, held=len(rows))
+            self._pending = rows[-MAX_HELD:]
+            return
+        self.health.succeeded()
 
     async def stop(self) -> None:
         await cancel_and_wait([self._task])
