@@ -32,7 +32,7 @@ from monitor.mqtt.collector import Collector
 from monitor.services.alerting import AlertEngine
 from monitor.services.buses import BusDesk
 from monitor.services.digest import DigestService
-from monitor.services.metrics import DeviceMetrics, metrics_registry
+from monitor.services.metrics import DeviceMetrics, Exposition, metrics_registry
 from monitor.services.tickets import TicketDesk
 from monitor.services.tracks import TrackStore
 from monitor.services.watch import DeviceWatch
@@ -70,11 +70,11 @@ class App:
         self.collector = Collector(cfg.mqtt, self.judge, self.watch, clock)
         self.digest = DigestService(cfg.alerts.digest_at, DigestNames.from_registry(registry), cfg.receivers,
                                     self.db, self.alerts.sender, clock)
-        self.metrics = metrics_registry([
-            DeviceMetrics(self.judge, self.watch.alarm_counts, self.collector.counts,
-                          lambda: self.collector.connected).metrics,
-            self.buses.metrics, self.alerts.metrics, self.tickets.metrics,
-        ])
+        device_metrics = DeviceMetrics(self.judge, self.watch.alarm_counts, self.collector.counts,
+                                       lambda: self.collector.connected, per_device=cfg.metrics.per_device)
+        self.metrics = Exposition([device_metrics.text], metrics_registry([
+            device_metrics.metrics, self.buses.metrics, self.alerts.metrics, self.tickets.metrics,
+        ]), max_age_s=cfg.metrics.max_age_s)
         self.auth = Authenticator(lambda token: self.db.call(find_principal, token))
         self.http = HttpServer(cfg.http.listen, make_web_app(HttpContext(
             cfg=cfg.http, registry=registry, judge=self.judge, clock=clock, db=self.db, alerts=self.alerts,

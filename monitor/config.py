@@ -44,6 +44,14 @@ class HttpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """/metrics: the exposition is built in slices on the loop and cached (monitor.services.metrics)."""
+
+    max_age_s: float = 5.0  # a scrape may get a body up to this old (less when builds are cheap)
+    per_device: bool = True  # false: aggregate series only, no per-device series (very large registries)
+
+
+@dataclass(frozen=True, slots=True)
 class TicketsConfig:
     open_after_s: float = 600
     verify_s: float = 300
@@ -79,6 +87,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     buses: BusesConfig = field(default_factory=BusesConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
@@ -90,6 +99,7 @@ _SECTIONS = {
     "mqtt": MqttConfig,
     "database": DatabaseConfig,
     "http": HttpConfig,
+    "metrics": MetricsConfig,
     "tickets": TicketsConfig,
     "buses": BusesConfig,
     "alerts": AlertsConfig,

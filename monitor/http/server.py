@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor.config import parse_listen
 from monitor.http.actions import PRINCIPAL, who
@@ -52,13 +52,24 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"status": "ready" if ok else "not ready", **detail}, 200 if ok else 503)
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """The cached exposition (monitor.services.metrics.Exposition), written piece by piece."""
     c = context(request)
     if not c.cfg.metrics_public:
         request[PRINCIPAL] = await c.auth.principal(request.headers.get("Authorization", ""), request.remote or "?")
         who(request, ("bureau", "officer", "maintenance"))
-    body = generate_latest(c.metrics)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    gzip = "gzip" in request.headers.get("Accept-Encoding", "")
+    body = await c.metrics.body(gzip=gzip)
+    pieces = body.gzip if gzip and body.gzip is not None else body.pieces
+    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
+    if pieces is body.gzip:
+        response.headers["Content-Encoding"] = "gzip"
+    response.content_length = sum(len(p) for p in pieces)
+    await response.prepare(request)
+    for piece in pieces:
+        await response.write(piece)
+    await response.write_eof()
+    return response
 
 
 def make_web_app(c: HttpContext) -> web.Application:
