@@ -6,6 +6,7 @@ never sees another school's data. Errors are `{"error": {"status": N, "message":
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -58,12 +59,13 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     if not c.cfg.metrics_public:
         request[PRINCIPAL] = await c.auth.principal(request.headers.get("Authorization", ""), request.remote or "?")
         who(request, ("bureau", "officer", "maintenance"))
-    gzip = "gzip" in request.headers.get("Accept-Encoding", "")
-    body = await c.metrics.body(gzip=gzip)
-    pieces = body.gzip if gzip and body.gzip is not None else body.pieces
+    body = await c.metrics.body()
     response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
-    if pieces is body.gzip:
+    if "gzip" in request.headers.get("Accept-Encoding", ""):  # as Prometheus asks: the cached body as is
+        pieces: tuple[bytes, ...] = body.gzip
         response.headers["Content-Encoding"] = "gzip"
+    else:
+        pieces = (await asyncio.to_thread(body.text),)
     response.content_length = sum(len(p) for p in pieces)
     await response.prepare(request)
     for piece in pieces:

@@ -169,20 +169,21 @@ class DeviceMetrics:
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """One built exposition: its pieces (never joined into one large buffer), and when it was built."""
+    """One built exposition, kept gzipped only (a few MiB where the text is tens), in pieces that are
+    never joined into one large buffer; and when it was built."""
 
-    pieces: tuple[bytes, ...]
+    gzip: tuple[bytes, ...]
     built: float
-    gzip: tuple[bytes, ...] | None = None
 
-    @property
-    def size(self) -> int:
-        return sum(len(p) for p in self.pieces)
+    def text(self) -> bytes:
+        """The plain text, for a scraper that does not take gzip (made off the loop by the caller)."""
+        return zlib.decompress(b"".join(self.gzip), 31)
 
 
 class Exposition:
     """The /metrics body: text sources written in slices with the loop given back between them, then
-    the metric-family registry; cached (see the module's docstring)."""
+    the metric-family registry, compressed piece by piece on a worker thread while the loop writes
+    the next piece (zlib lets go of the GIL); cached (see the module's docstring)."""
 
     def __init__(self, texts: Sequence[TextSource], families: CollectorRegistry, *, max_age_s: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -194,15 +195,12 @@ class Exposition:
         self.builds = 0
         self._body: Body | None = None
         self._building: asyncio.Future[Body] | None = None
-        self._zipping: tuple[Body, asyncio.Future[Body]] | None = None
 
-    async def body(self, gzip: bool = False) -> Body:
+    async def body(self) -> Body:
         body = self._body
         fresh_for = min(self.max_age_s, AGE_PER_BUILD * self.last_build_s)
         if body is None or self.clock() - body.built > fresh_for:
             body = await self._build()
-        if gzip and body.gzip is None:
-            body = await self._zip(body)
         return body
 
     async def _build(self) -> Body:
@@ -218,28 +216,21 @@ class Exposition:
 
     async def _write(self) -> Body:
         started = self.clock()
-        pieces: list[bytes] = []
+        loop = asyncio.get_running_loop()
+        z = zlib.compressobj(1, zlib.DEFLATED, 31)  # level 1: the text is repetitive; wbits 31: gzip
+        out: list[bytes] = []
+        zipping: asyncio.Future[bytes] | None = None
         for source in self.texts:
             for text in source():
-                if text:
-                    pieces.append(text.encode())
-                await asyncio.sleep(0)
-        pieces.append(generate_latest(self.families))
+                if zipping is not None:
+                    out.append(await zipping)  # the loop is given back here, too
+                zipping = loop.run_in_executor(None, z.compress, text.encode()) if text else None
+                if zipping is None:
+                    await asyncio.sleep(0)
+        if zipping is not None:
+            out.append(await zipping)
+        out.append(z.compress(generate_latest(self.families)))
+        out.append(z.flush())
         self.builds += 1
         self.last_build_s = self.clock() - started
-        return Body(tuple(pieces), self.clock())
-
-    async def _zip(self, body: Body) -> Body:
-        if self._zipping is None or self._zipping[0] is not body:
-            self._zipping = (body, asyncio.ensure_future(asyncio.to_thread(_gzip, body)))
-        zipped = await asyncio.shield(self._zipping[1])
-        if self._body is body:
-            self._body = zipped
-        return zipped
-
-
-def _gzip(body: Body) -> Body:
-    z = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip stream
-    out = [z.compress(p) for p in body.pieces]
-    out.append(z.flush())
-    return Body(body.pieces, body.built, tuple(p for p in out if p))
+        return Body(tuple(p for p in out if p), self.clock())

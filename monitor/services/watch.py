@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 0.2
 BUS_TICK_S = 1.0
 _SEEN_EVENTS = 10_000
+PERSIST_CHUNK = 2000  # device states per write
 
 JudgementListener = Callable[[list[Judgement]], None]
 EventListener = Callable[[AlarmEvent], None]
@@ -98,8 +99,8 @@ class DeviceWatch:
         ]
         pending, self._pending = self._pending, []
         try:
-            if rows:
-                await self.db.call(save_device_states, rows)
+            for i in range(0, len(rows), PERSIST_CHUNK):  # short writes: a press's write never waits long behind
+                await self.db.call(save_device_states, rows[i:i + PERSIST_CHUNK])
             if pending:
                 await self.db.call(store_judgements, pending)
             self.db_ok = True
