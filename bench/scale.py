@@ -256,6 +256,20 @@ def measure(n: int, victims: int, presses: int, mqtt_port: int, hook: Hook, tmp:
         for first in range(0, len(m.topics), 1000):
             sender.send(first, min(1000, len(m.topics) - first), payload)
         sender.close()
+        # the victims (2 s timeout) keep beating every 0.5 s until the detection phase
+        victim_topics = [f"campus/{s}/camera/{c}/heartbeat" for s, c in m.victims]
+        vsender = _RawSender(url, victim_topics)
+        keep = threading.Event()
+        last_beat = [0.0]
+
+        def keep_victims() -> None:
+            while not keep.is_set():
+                last_beat[0] = time.time()
+                vsender.send(0, len(victim_topics), b'{"ts":%.3f,"status":"ok"}' % last_beat[0])
+                keep.wait(0.5)
+
+        beating = threading.Thread(target=keep_victims, daemon=True)
+        beating.start()
         wait_until(lambda: not m.devices("state=unknown&limit=1") or m.devices("state=unknown&limit=1000")
                    and all(d["id"] == "alarm-bench" for d in m.devices("state=unknown&limit=1000")),
                    300, "every camera heard", every=0.5)
@@ -283,15 +297,13 @@ def measure(n: int, victims: int, presses: int, mqtt_port: int, hook: Hook, tmp:
         t.join(120)
         out["scrapes_during"] = scraped[0]
 
-        # detection: the victims beat every 0.5 s for 3 s, then all fall silent at once
-        vsender = _RawSender(url, [f"campus/{s}/camera/{c}/heartbeat" for s, c in m.victims])
-        last = 0.0
-        for _ in range(6):
-            last = time.time()
-            vsender.send(0, len(m.victims), b'{"ts":%.3f,"status":"ok"}' % last)
-            time.sleep(0.5)
+        # detection: every victim is up; then all fall silent at once
+        wait_until(lambda: not m.devices("state=down&kind=camera&limit=1"), 60, "every victim up")
+        keep.set()
+        beating.join(10)
         vsender.close()
-        deadline = last + VICTIM_TIMEOUT[0] * VICTIM_TIMEOUT[1]
+        deadline = last_beat[0] + VICTIM_TIMEOUT[0] * VICTIM_TIMEOUT[1]
+        hook.arrived.clear()
         seen: dict[str, float] = {}
         wanted = {c for _, c in m.victims}
         t_end = time.time() + 60
@@ -311,7 +323,7 @@ def measure(n: int, victims: int, presses: int, mqtt_port: int, hook: Hook, tmp:
         out["press_storm"] = press_series(m, max(5, presses // 2))
         wait_until(lambda: sum(1 for k in list(hook.arrived) if k[0] == "camera_down") >= len(wanted), 120,
                    "every camera_down delivered", every=0.2)
-        out["storm_delivered_s"] = max(v for k, v in hook.arrived.items() if k[0] == "camera_down") - deadline
+        out["storm_delivered_s"] = max(v for k, v in list(hook.arrived.items()) if k[0] == "camera_down") - deadline
         hook.arrived.clear()
     finally:
         m.stop()

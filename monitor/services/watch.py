@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from devices.events import AlarmEvent, Fix, Judgement
 from devices.judge import Judge
 from devices.liveness import Device, Restored, State
-from devices.model import DeviceKind
 from devices.payload import Outcome
 from monitor.services.buses import BusDesk
 from monitor.storage.device_store import DeviceStateRow, load_device_states, save_device_states
@@ -57,7 +56,7 @@ class DeviceWatch:
 
     async def restore(self) -> None:
         """Device states as stored: a device is judged on the time it had left (see devices.liveness)."""
-        saved = await self.db.call(load_device_states)
+        saved = await self.db.call(load_device_states, True)
         self.judge.restore(
             {key: Restored(State(row.state), row.last_seen, row.state_since) for key, row in saved.items()
              if row.state in State.__members__.values()},
@@ -93,23 +92,25 @@ class DeviceWatch:
     async def persist(self) -> None:
         """Save changed device states and the judgements since the last save; kept for the next try
         when the database refuses."""
-        rows = [
-            DeviceStateRow(d.school, str(d.kind), d.id, str(d.state), d.last_seen, d.since)
-            for d in self.judge.liveness.take_dirty()
-        ]
+        dirty = self.judge.liveness.take_dirty()
         pending, self._pending = self._pending, []
+        done = 0
         try:
-            for i in range(0, len(rows), PERSIST_CHUNK):  # short writes: a press's write never waits long behind
-                await self.db.call(save_device_states, rows[i:i + PERSIST_CHUNK])
+            # short writes, each a slice's rows only: a press's write never waits long behind, and
+            # 200,000 rows at once never sit in memory
+            for i in range(0, len(dirty), PERSIST_CHUNK):
+                await self.db.call(save_device_states, [
+                    DeviceStateRow(d.school, str(d.kind), d.id, str(d.state), d.last_seen, d.since)
+                    for d in dirty[i:i + PERSIST_CHUNK]])
+                done = i + PERSIST_CHUNK
             if pending:
                 await self.db.call(store_judgements, pending)
             self.db_ok = True
         except Exception:  # noqa: BLE001
             self.db_ok = False
             log.exception("could not save device states to the database; will retry")
-            for dev in (self.judge.liveness.devices.get((r.school, DeviceKind(r.kind), r.id)) for r in rows):
-                if dev is not None:
-                    self.judge.liveness.dirty.add(dev)
+            live = self.judge.liveness.devices
+            self.judge.liveness.dirty.update(d for d in dirty[done:] if live.get(d.spec.key) is d)
             self._pending[:0] = pending
 
     # ---- the collector's sink ------------------------------------------------------------------
