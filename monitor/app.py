@@ -127,5 +127,6 @@ class App:
         except Exception:  # noqa: BLE001
             db = False
         broker = self.collector.connected
-        return bool(db and broker), {"broker": broker, "database": bool(db),
-                                     "broker_refused": self.collector.refused}
+        subscribed = self.collector.subscribed
+        return bool(db and broker and subscribed), {"broker": broker, "subscribed": subscribed, "database": bool(db),
+                                                    "broker_refused": self.collector.refused}

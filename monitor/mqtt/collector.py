@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 _REFUSED_AUTH = {4, 5, 134, 135}  # 3.1.1: bad user/password, not authorised; 5: 0x86, 0x87
 _MAX_BATCH = 512
+RESUBSCRIBE_S = 2.0  # after a refused SUBACK
 #: The last topic level of every §2 topic the monitor reads.
 TOPIC_LEAVES = ("heartbeat", "event", "gps", "status")
 
@@ -68,6 +69,8 @@ class Collector:
         self.counts: Counter[tuple[str, str]] = Counter()
         self.connected = False
         self.refused: str | None = None  # set when the broker refused our credentials: no more retries
+        self.subscribed = False  # every subscription granted (a refused SUBACK is never passed over)
+        self._sub_mid: int | None = None
         self.status_topic = f"{self.root}/_monitor/status"
         self._bad = RateLimitedLog(log)
         self._topics: dict[str, Device] = {}
@@ -108,6 +111,7 @@ class Collector:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
@@ -231,18 +235,46 @@ class Collector:
                 return
             self.connected = True
             self._backoff = 1.0
-            subs = [(f"{self.root}/+/+/+/{leaf}", 1) for leaf in TOPIC_LEAVES]
-            client.subscribe(subs)
+            self._subscribe()
             client.publish(self.status_topic, b"online", qos=1, retain=True)
             log.info("connected to MQTT broker %s (session present: %s)", mask_url(self.cfg.url), flags.session_present)
             self.sink.link(True, self.clock())
         except Exception:  # noqa: BLE001 - never out of a paho callback
             log.exception("error handling MQTT connect")
 
+    def _subscribe(self) -> None:
+        self.subscribed = False
+        subs = [(f"{self.root}/+/+/+/{leaf}", 1) for leaf in TOPIC_LEAVES]
+        _, self._sub_mid = self._client.subscribe(subs)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        """A SUBACK: every filter granted, or the monitor is not ready and subscribes again (some
+        brokers, NATS's MQTT among them, refuse a subscription while a cluster node is lost)."""
+        try:
+            if mid != self._sub_mid:
+                return
+            refused = [str(r) for r in reasons if r.is_failure]
+            if not refused:
+                self.subscribed = True
+                return
+            self.subscribed = False
+            log.error("MQTT broker refused %d of %d subscriptions (%s): devices would go unheard; "
+                      "not ready, subscribing again in %.0f s", len(refused), len(reasons), ", ".join(refused),
+                      RESUBSCRIBE_S)
+            if self._loop is not None and not self._stopping:
+                self._loop.call_later(RESUBSCRIBE_S, self._resubscribe)
+        except Exception:  # noqa: BLE001 - never out of a paho callback
+            log.exception("error handling a SUBACK")
+
+    def _resubscribe(self) -> None:
+        if self.connected and not self.subscribed and not self._stopping:
+            self._subscribe()
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         try:
             was = self.connected
             self.connected = False
+            self.subscribed = False
             if was and self._stopping:
                 log.info("disconnected from the MQTT broker")
             elif was:
