@@ -14,7 +14,7 @@
   - below its share it takes partitions that are free (never owned, released) or whose lease
     expired and whose owner is not a live instance;
   - after it could not reach the database for a while (`steady` false), it renews its own but
-    takes nothing for one `lease_s`, so instances that come back from a database outage together
+    takes no one else's (free ones only) for one `lease_s`, so instances that come back from a database outage together
     all renew before anyone takes over: no ownership flip-flop after a short outage.
 """
 
@@ -78,13 +78,12 @@ def plan(node: str, partitions: int, leases: Mapping[int, Lease], live: Iterable
         release = keep[len(keep) - excess:] if excess > 0 else []
         keep = keep[:len(keep) - len(release)]
     take: list[int] = []
-    if steady and len(keep) < ceiling:
-        for p in range(partitions):
-            if len(keep) + len(take) >= ceiling:
-                break
-            lease = leases.get(p)
-            if lease is None or lease.owner == "":
-                take.append(p)
-            elif lease.owner != node and lease.expires <= now and lease.owner not in live_nodes:
-                take.append(p)
+    for p in range(partitions):
+        if len(keep) + len(take) >= ceiling:
+            break
+        found = leases.get(p)
+        if found is None or found.owner == "":
+            take.append(p)
+        elif steady and found.owner != node and found.expires <= now and found.owner not in live_nodes:
+            take.append(p)
     return Plan(tuple(keep), tuple(take), tuple(release))
