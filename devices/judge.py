@@ -53,6 +53,7 @@ class Judge:
         #: Devices in each state but `up` (the many), kept with every change: the API's lists by state
         #: read these instead of scanning every device.
         self.by_state: dict[State, set[Device]] = {s: set() for s in State if s is not State.UP}
+        self._peak: dict[State, int] = {}
         self._ordered: list[Device] | None = None
         self._reindex()
 
@@ -72,6 +73,7 @@ class Judge:
         for dev in self.liveness.devices.values():
             if dev.state is not State.UP:
                 self.by_state[dev.state].add(dev)
+        self._peak = {s: len(m) for s, m in self.by_state.items()}
 
     def standing(self, now: float) -> list[Judgement]:
         """Zones dark from the start (fewer cameras than `min_live`, or restored dark): no change will
@@ -120,9 +122,16 @@ class Judge:
         for one in change.all():
             dev = one.device
             if one.old is not State.UP:
-                self.by_state[one.old].discard(dev)
+                members = self.by_state[one.old]
+                members.discard(dev)
+                if not members and self._peak.get(one.old, 0) > 64:  # a set keeps its largest table: let it go
+                    self.by_state[one.old] = set()
+                    self._peak[one.old] = 0
             if one.new is not State.UP:
-                self.by_state[one.new].add(dev)
+                members = self.by_state[one.new]
+                members.add(dev)
+                if len(members) > self._peak.get(one.new, 0):
+                    self._peak[one.new] = len(members)
             went_down = one.new is State.DOWN
             came_back = one.old is State.DOWN
             if went_down or came_back:

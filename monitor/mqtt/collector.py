@@ -28,7 +28,7 @@ from paho.mqtt.properties import Properties
 from devices.events import AlarmEvent, Fix, Judgement
 from devices.judge import Judge
 from devices.liveness import Device
-from devices.model import KIND_OF_SEGMENT, TOPIC_SEGMENT, DeviceKind
+from devices.model import KIND_OF_SEGMENT, DeviceKind
 from devices.payload import (
     Invalid,
     Outcome,
@@ -73,21 +73,14 @@ class Collector:
         self._sub_mid: int | None = None
         self.status_topic = f"{self.root}/_monitor/status"
         self._bad = RateLimitedLog(log)
-        self._topics: dict[str, Device] = {}
+        self._devices = judge.liveness.devices
         self._loop: asyncio.AbstractEventLoop | None = None
         self._misc: asyncio.TimerHandle | None = None
         self._stopping = False
         self._backoff = 1.0
         self._client = self._make_client()
-        self.index_devices()
 
     # ---- setup ---------------------------------------------------------------------------------
-
-    def index_devices(self) -> None:
-        """(Re)build the topic prefix -> device map from the judge's devices."""
-        self._topics = {
-            f"{self.root}/{d.school}/{TOPIC_SEGMENT[d.kind]}/{d.id}": d for d in self.judge.devices()
-        }
 
     def _make_client(self) -> mqtt.Client:
         url = urlsplit(self.cfg.url)
@@ -306,8 +299,12 @@ class Collector:
             client.ack(msg.mid, msg.qos)
 
     def handle(self, topic: str, payload: bytes, retained: bool, now: float, msg: Any = None) -> None:
-        prefix, _, leaf = topic.rpartition("/")
-        dev = self._topics.get(prefix)
+        # root/school/segment/id/leaf, looked up in the judge's own device map: no per-device topic
+        # strings kept (they were about 120 bytes a device at 200,000 devices)
+        parts = topic.split("/")
+        kind_of = KIND_OF_SEGMENT.get(parts[2]) if len(parts) == 5 and parts[0] == self.root else None
+        dev = self._devices.get((parts[1], kind_of, parts[3])) if kind_of is not None else None
+        leaf = parts[-1]
         if dev is None:
             self._unknown(topic, payload, now)
             return
