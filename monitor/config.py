@@ -49,7 +49,7 @@ class HttpConfig:
 class MetricsConfig:
     """/metrics: the exposition is built in slices on the loop and cached (monitor.services.metrics)."""
 
-    max_age_s: float = 5.0  # a scrape may get a body up to this old (less when builds are cheap)
+    max_age_s: float = 15.0  # a scrape may get a body up to this old (less when builds are cheap)
     per_device: bool = True  # false: aggregate series only, no per-device series (very large registries)
 
 

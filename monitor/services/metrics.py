@@ -9,7 +9,7 @@ province scale) are written as text in slices of `SLICE` devices, and the loop i
 between slices, so a scrape never holds the loop for more than a millisecond or two and an alarm
 press is never queued behind one. The body is cached: at most one build is in flight (scrapes that
 come meanwhile wait for it), and a body younger than `min(max_age_s, AGE_PER_BUILD * build time)`
-is served as is, so back-to-back scrapers cost at most about a fifth of the loop while a small
+is served as is, so back-to-back scrapers cost at most about a tenth of the loop while a small
 registry is always answered fresh. A gzip copy is made off the loop (zlib lets go of the GIL) when
 a scraper asks for it. `[metrics] per_device = false` leaves out the per-device series
 (`campus_device_up`, `campus_device_last_seen_timestamp_seconds`) and exports per-school counts
@@ -35,8 +35,8 @@ from devices.liveness import LIVE_STATES, Device, State
 from devices.model import DeviceKind
 
 _DEVICE_LABELS = ["school", "kind", "device", "zone"]
-SLICE = 1000  # devices written between two returns to the loop
-AGE_PER_BUILD = 4.0  # a cached body is fresh for this many times the last build's duration (capped)
+SLICE = 500  # devices written between two returns to the loop
+AGE_PER_BUILD = 10.0  # a cached body is fresh for this many times the last build's duration (capped)
 
 
 MetricSource = Callable[[], Iterable[Metric]]

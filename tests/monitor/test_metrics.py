@@ -91,7 +91,7 @@ def test_concurrent_scrapes_share_one_build_and_a_fresh_body_is_served_from_the_
         bodies = await asyncio.gather(*(exp.body() for _ in range(5)))
         assert exp.builds == 1
         assert all(b is bodies[0] for b in bodies)
-        exp.last_build_s = 1.0  # as if the build had taken a second: fresh for 4 s
+        exp.last_build_s = 0.4  # as if the build had taken 0.4 s: fresh for 4 s
         clock.t += 3.9
         assert await exp.body() is bodies[0]
         clock.t += 0.2
