@@ -3,7 +3,8 @@ while the storm drains (press -> webhook), against the same presses with no stor
 
     /work/venv/bin/python bench/outbox.py [--storm 2000] [--receivers 1] [--presses 50]
 
-A real SQLite outbox file (synchronous=FULL), the real sender, real aiohttp webhooks on 127.0.0.1 (one
+A real SQLite outbox file (synchronous=FULL) worked on one database thread as in the service, the
+real sender, real aiohttp webhooks on 127.0.0.1 (one
 per receiver). The storm is `--storm` camera_down alerts of as many schools (each its own message,
 group window 0 so none are merged); the presses are fed one every 20 ms while it drains.
 """
@@ -32,6 +33,7 @@ from devices.events import AlarmEvent, Judgement, Rule, Severity  # noqa: E402
 from monitor.storage.alert_store import record_changes  # noqa: E402
 from monitor.storage.db import Database  # noqa: E402
 from monitor.storage.outbox_store import SqlOutbox  # noqa: E402
+from monitor.storage.runner import DbThread  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -82,7 +84,8 @@ async def run(storm: int, n_receivers: int, presses: int) -> None:
         receivers = parse_receivers([{"kind": "webhook", "name": f"r{i}", "url": u} for i, u in enumerate(urls)])
         router = Router(receivers, group_window_s=0)
         book = AlertBook(LifecycleConfig(remind_after_s=0), RegistryNames())
-        sender = OutboxSender(SqlOutbox(db), receivers, group_window_s=0)
+        db_thread = DbThread(db)  # the service's one database thread, as AlertEngine passes it
+        sender = OutboxSender(SqlOutbox(db), receivers, group_window_s=0, in_db=db_thread.run)
         task = asyncio.create_task(sender.run())
         await asyncio.sleep(0.2)
 
@@ -95,7 +98,7 @@ async def run(storm: int, n_receivers: int, presses: int) -> None:
             for i in range(presses):
                 now = time.time()
                 start = time.perf_counter()
-                await asyncio.to_thread(store, book.alarm(AlarmEvent("s-press", f"alarm-{tag}-{i}", f"{tag}{i}", "press", now, now), now))
+                await db_thread.run(store, book.alarm(AlarmEvent("s-press", f"alarm-{tag}-{i}", f"{tag}{i}", "press", now, now), now))
                 sender.wake()
                 subject = f"alarm-{tag}-{i}"
                 while not all((f"r{r}", subject) in arrived for r in range(n_receivers)):
@@ -109,7 +112,7 @@ async def run(storm: int, n_receivers: int, presses: int) -> None:
         changes = book.judge([Judgement(now, Rule.CAMERA_DOWN, Severity.WARNING, f"s{i}", f"cam-{i}", True)
                               for i in range(storm)], now)
         t0 = time.perf_counter()
-        await asyncio.to_thread(store, changes)
+        await db_thread.run(store, changes)
         sender.wake()
         stormy = await press_series("storm")
         while sum(1 for k in arrived if k[1].startswith("cam-")) < storm * n_receivers:
@@ -117,6 +120,7 @@ async def run(storm: int, n_receivers: int, presses: int) -> None:
         drained = time.perf_counter() - t0
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        db_thread.close()
         db.dispose()
     for runner in runners:
         await runner.cleanup()
