@@ -13,7 +13,7 @@ from pathlib import Path
 
 from devices.registry import RegistryError
 from monitor.config import Config, ConfigError, load_config
-from monitor.registry_file import load_registry, read_beside
+from monitor.registry_file import load_registry
 from monitor.tasks import stop_on_signals
 
 log = logging.getLogger("campus-monitor")
@@ -45,26 +45,18 @@ async def _serve(app: object, extra_stop: list[object] | None = None) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from alerts.routing import ReceiverConfigError
     from monitor.app import App
-    from monitor.storage.db import Database, DatabaseError
-    from monitor.storage.registry_store import latest_registry_source
+    from monitor.registry_loader import STORED, load_in_child
+    from monitor.storage.db import DatabaseError
 
     try:
         cfg = load_config(args.config)
-        if args.registry:
-            registry = load_registry(args.registry)
-            source: tuple[str, str] | None = (str(Path(args.registry).resolve()),
-                                              Path(args.registry).read_text(encoding="utf-8"))
-        else:
-            db = Database(cfg.database.url)
-            db.migrate()
-            stored = latest_registry_source(db)
-            db.dispose()
-            if stored is None:
-                return _fail("no registry: pass --registry FILE or run `campus-monitor registry import FILE` first")
-            from devices.registry import parse_registry
-
-            registry = parse_registry(stored[1], stored[0], read_beside(stored[0]))
-            source = None
+        # parsed and imported in a child process: the parse's peak never stays in this one's RSS
+        registry, imported = load_in_child(args.registry or STORED, cfg.database.url)
+        if imported:
+            logging.getLogger(__name__).info("registry %s: %s", args.registry, imported)
+        source: tuple[str, str] | None = None
+    except RuntimeError as exc:
+        return _fail(str(exc))
     except (ConfigError, RegistryError, DatabaseError) as exc:
         return _fail(str(exc))
     if args.listen:

@@ -32,7 +32,7 @@ from paho.mqtt.properties import Properties
 from devices.events import AlarmEvent, Fix, Judgement
 from devices.judge import Judge
 from devices.liveness import Device
-from devices.model import KIND_OF_SEGMENT, TOPIC_SEGMENT, DeviceKind
+from devices.model import KIND_OF_SEGMENT, DeviceKind
 from devices.payload import (
     Invalid,
     Outcome,
@@ -49,6 +49,7 @@ from monitor.mqtt.ratelog import RateLimitedLog, truncate
 log = logging.getLogger(__name__)
 
 _REFUSED_AUTH = {4, 5, 134, 135}  # 3.1.1: bad user/password, not authorised; 5: 0x86, 0x87
+RESUBSCRIBE_S = 2.0  # after a refused SUBACK
 #: The last topic level of every §2 topic the monitor reads.
 TOPIC_LEAVES = ("heartbeat", "event", "gps", "status")
 DEVICE_LEAVES = ("heartbeat", "gps", "status")
@@ -92,24 +93,19 @@ class Collector:
         self._refusal_seen = False
         self.unacked_events = 0  # events handed on but not stored: renew the session to have them again
         self.refused: str | None = None  # set when the broker refused our credentials: no more retries
+        self.subscribed = False  # every subscription granted (a refused SUBACK is never passed over)
+        self._sub_mid: int | None = None
         self.status_topic = f"{self.root}/_monitor/status"
         self._bad = RateLimitedLog(log)
-        self._topics: dict[str, Device] = {}
+        self._devices = judge.liveness.devices
         self._loop: asyncio.AbstractEventLoop | None = None
         self._misc: asyncio.TimerHandle | None = None
         self._stopping = False
         self._backoff = 1.0
         self._client = self._make_client()
         self._socket = LoopSocket(self._client, progress=lambda: self._received)
-        self.index_devices()
 
     # ---- setup ---------------------------------------------------------------------------------
-
-    def index_devices(self) -> None:
-        """(Re)build the topic prefix -> device map from the judge's devices."""
-        self._topics = {
-            f"{self.root}/{d.school}/{TOPIC_SEGMENT[d.kind]}/{d.id}": d for d in self.judge.devices()
-        }
 
     def _make_client(self) -> mqtt.Client:
         url = urlsplit(self.cfg.url)
@@ -142,6 +138,7 @@ class Collector:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         client.suppress_exceptions = True
         return client
 
@@ -231,8 +228,7 @@ class Collector:
                 return
             self.connected = True
             self._backoff = 1.0
-            subs = [(f"{self.root}/+/+/+/{leaf}", 1) for leaf in self.leaves]
-            client.subscribe(subs)
+            self._subscribe()
             log.info("connected to MQTT broker %s as %s (session present: %s)", mask_url(self.cfg.url),
                      self.client_id, flags.session_present)
             if not self.events:
@@ -241,10 +237,39 @@ class Collector:
         except Exception:  # noqa: BLE001 - never out of a paho callback
             log.exception("error handling MQTT connect")
 
+    def _subscribe(self) -> None:
+        self.subscribed = False
+        subs = [(f"{self.root}/+/+/+/{leaf}", 1) for leaf in self.leaves]
+        _, self._sub_mid = self._client.subscribe(subs)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        """A SUBACK: every filter granted, or the monitor is not ready and subscribes again (some
+        brokers, NATS's MQTT among them, refuse a subscription while a cluster node is lost)."""
+        try:
+            if mid != self._sub_mid:
+                return
+            refused = [str(r) for r in reasons if r.is_failure]
+            if not refused:
+                self.subscribed = True
+                return
+            self.subscribed = False
+            log.error("MQTT broker refused %d of %d subscriptions (%s): devices would go unheard; "
+                      "not ready, subscribing again in %.0f s", len(refused), len(reasons), ", ".join(refused),
+                      RESUBSCRIBE_S)
+            if self._loop is not None and not self._stopping:
+                self._loop.call_later(RESUBSCRIBE_S, self._resubscribe)
+        except Exception:  # noqa: BLE001 - never out of a paho callback
+            log.exception("error handling a SUBACK")
+
+    def _resubscribe(self) -> None:
+        if self.connected and not self.subscribed and not self._stopping:
+            self._subscribe()
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         try:
             was = self.connected
             self.connected = False
+            self.subscribed = False
             if was and self._stopping:
                 log.info("disconnected from the MQTT broker")
             elif was and self.events:
@@ -289,8 +314,12 @@ class Collector:
             client.ack(msg.mid, msg.qos)
 
     def handle(self, topic: str, payload: bytes, retained: bool, now: float, msg: Any = None) -> None:
-        prefix, _, leaf = topic.rpartition("/")
-        dev = self._topics.get(prefix)
+        # root/school/segment/id/leaf, looked up in the judge's own device map: no per-device topic
+        # strings kept (they were about 120 bytes a device at 200,000 devices)
+        parts = topic.split("/")
+        kind_of = KIND_OF_SEGMENT.get(parts[2]) if len(parts) == 5 and parts[0] == self.root else None
+        dev = self._devices.get((parts[1], kind_of, parts[3])) if kind_of is not None else None
+        leaf = parts[-1]
         if dev is None:
             self._unknown(topic, payload, now)
             return

@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from devices.events import AlarmEvent, Fix, Judgement
 from devices.judge import Judge
 from devices.liveness import Device, Restored, State
-from devices.model import DeviceKind
 from devices.payload import Outcome
 from monitor.mqtt.collector import Done
 from monitor.services.buses import BusDesk
@@ -34,6 +33,7 @@ SWEEP_EVERY_S = 0.2
 BUS_TICK_S = 1.0
 _SEEN_EVENTS = 10_000
 MAX_PENDING_JUDGEMENTS = 100_000
+PERSIST_CHUNK = 2000  # device states per write
 
 JudgementListener = Callable[[list[Judgement]], None]
 #: Store an event with its alert, then call back with True (new), False (stored before) or None (not stored).
@@ -63,7 +63,7 @@ class DeviceWatch:
 
     async def restore(self) -> None:
         """Device states as stored: a device is judged on the time it had left (see devices.liveness)."""
-        saved = await self.db.call(load_device_states)
+        saved = await self.db.call(load_device_states, True)
         self.judge.restore(
             {key: Restored(State(row.state), row.last_seen, row.state_since) for key, row in saved.items()
              if row.state in State.__members__.values()},
@@ -105,14 +105,17 @@ class DeviceWatch:
     async def persist(self) -> None:
         """Save changed device states and the judgements since the last save; kept for the next try
         when the database refuses."""
-        rows = [
-            DeviceStateRow(d.school, str(d.kind), d.id, str(d.state), d.last_seen, d.since)
-            for d in self.judge.liveness.take_dirty()
-        ]
+        dirty = self.judge.liveness.take_dirty()
         pending, self._pending = self._pending, []
+        done = 0
         try:
-            if rows:
-                await self.db.call(save_device_states, rows)
+            # short writes, each a slice's rows only: a press's write never waits long behind, and
+            # 200,000 rows at once never sit in memory
+            for i in range(0, len(dirty), PERSIST_CHUNK):
+                await self.db.call(save_device_states, [
+                    DeviceStateRow(d.school, str(d.kind), d.id, str(d.state), d.last_seen, d.since)
+                    for d in dirty[i:i + PERSIST_CHUNK]])
+                done = i + PERSIST_CHUNK
             if pending:
                 await self.db.call(store_judgements, pending)
                 pending = []
@@ -120,9 +123,8 @@ class DeviceWatch:
             self.health.succeeded()
         except Exception as exc:  # noqa: BLE001 - kept for the next try
             self.db_ok = False
-            for dev in (self.judge.liveness.devices.get((r.school, DeviceKind(r.kind), r.id)) for r in rows):
-                if dev is not None:
-                    self.judge.liveness.dirty.add(dev)
+            live = self.judge.liveness.devices
+            self.judge.liveness.dirty.update(d for d in dirty[done:] if live.get(d.spec.key) is d)
             self._pending[:0] = pending
             over = len(self._pending) - MAX_PENDING_JUDGEMENTS
             if over > 0:

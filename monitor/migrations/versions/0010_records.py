@@ -1,7 +1,7 @@
 """The state history, the monitor's runs and the monitoring-use record (issue 14).
 
 Revision ID: 0010_records
-Revises: 0008_token_expiry
+Revises: 0009_cluster
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_records"
-down_revision = "0008_token_expiry"
+down_revision = "0009_cluster"
 branch_labels = None
 depends_on = None
 
