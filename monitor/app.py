@@ -66,7 +66,7 @@ class App:
         self.alerts = AlertEngine(cfg.alerts, RegistryNames.from_registry(registry),
                                   [(s.id, a.id) for s in registry.schools for a in s.alarms],
                                   cfg.receivers, self.db, clock, self.db_health)
-        self.tickets = TicketDesk(cfg.tickets, registry, self.judge, self.db, clock)
+        self.tickets = TicketDesk(cfg.tickets, registry, self.judge, self.db, clock, self.db_health)
         self.watch = DeviceWatch(self.judge, self.buses, self.db, clock,
                                  persist_every_s=cfg.database.persist_every_s,
                                  listeners=[self.alerts.on_judgements, self.tickets.on_judgements],
