@@ -54,6 +54,7 @@ class Webhook:
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.received: list[tuple[float, str, dict[str, Any]]] = []  # (time.time(), Idempotency-Key, body)
         self.up = True
+        self.refused = 0  # requests answered 503 while not `up`
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -72,6 +73,7 @@ class Webhook:
     async def _serve(self) -> None:
         async def hook(request: web.Request) -> web.Response:
             if not self.up:
+                self.refused += 1
                 return web.Response(status=503)
             body = await request.json()
             with self._lock:
@@ -159,6 +161,7 @@ class Service:
 
     def __init__(self, dir: Path, mqtt_port: int, db_url: str, hook_url: str) -> None:
         self.dir = dir
+        self.db_url = db_url
         self.config = write_config(dir, mqtt_port, db_url, hook_url)
         self.http = self.config.read_text().split('listen = "', 1)[1].split('"', 1)[0]
         self.proc: subprocess.Popen[bytes] | None = None
