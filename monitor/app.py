@@ -60,7 +60,8 @@ class App:
         self.db = DbThread(self.database)
         self.db_health = DbHealth(clock)
         self.judge = Judge(registry, keep_changes=True)
-        self.history = StateHistory(self.judge, self.db, clock, flush_every_s=cfg.database.persist_every_s)
+        self.history = StateHistory(self.judge, self.db, clock, flush_every_s=cfg.database.persist_every_s,
+                                    health=self.db_health)
         self.tracks = TrackStore(cfg.buses, self.db, clock)
         self.buses = BusDesk(cfg.buses, registry, self.tracks, clock)
         self.alerts = AlertEngine(cfg.alerts, RegistryNames.from_registry(registry),
@@ -73,7 +74,7 @@ class App:
                                  events=self.alerts.on_alarm_event, health=self.db_health)
         self.collector = Collector(cfg.mqtt, self.judge, self.watch, clock, events=False)
         self.events = Collector(cfg.mqtt, self.judge, self.watch, clock, events=True, counts=self.collector.counts)
-        self.db_health.on_recovery(self.events.redeliver)
+        self.alerts.on_room(self.events.redeliver)  # events refused past the held-back bound, again
         self.digest = DigestService(cfg.alerts.digest_at, DigestNames.from_registry(registry), cfg.receivers,
                                     self.db, self.alerts.sender, clock)
         self.metrics = metrics_registry([

@@ -7,6 +7,10 @@ acknowledges it to the broker). While the database refuses, the book keeps judgi
 the queue holds the writes (at most `max_held_changes` alert writes and `max_held_events` events;
 past that the oldest alert writes are dropped and counted, and new events are refused unstored, so
 the broker keeps them); the writer retries every `RETRY_S` and writes them in order when it is back.
+Once every held event is written after some were refused, the `on_room` listeners are told (the
+events connection is renewed so the broker delivers the refused ones again). This follows the queue,
+not the database: a burst of redelivered events over the bound, with the database up, is taken
+again too.
 """
 
 from __future__ import annotations
@@ -87,6 +91,8 @@ class AlertEngine:
         self.events_refused = 0  # events not taken (left to the broker) because too many were held back
         self._queue: deque[_Queued] = deque()
         self._held_events = 0
+        self._refused_since_room = False
+        self._room_listeners: list[Callable[[], None]] = []
         self._kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -156,11 +162,16 @@ class AlertEngine:
         if items:
             self._apply(self.book.judge(items, self.clock()))
 
+    def on_room(self, listener: Callable[[], None]) -> None:
+        """`listener()` once the held events are all written after some were refused."""
+        self._room_listeners.append(listener)
+
     def on_alarm_event(self, ev: AlarmEvent, stored: Stored) -> None:
         """Alert the event and store both in one transaction; then `stored(new)`. Refused (None, at
         once) while too many events wait for the database: the broker keeps it."""
         if self._held_events >= self.max_held_events:
             self.events_refused += 1
+            self._refused_since_room = True
             stored(None)
             return
         changes = self.book.alarm(ev, self.clock())
@@ -240,6 +251,13 @@ class AlertEngine:
                         except Exception:  # noqa: BLE001
                             log.exception("alarm event callback failed")
                 self.sender.wake()
+                if self._refused_since_room and self._held_events == 0:
+                    self._refused_since_room = False
+                    for listener in self._room_listeners:
+                        try:
+                            listener()
+                        except Exception:  # noqa: BLE001
+                            log.exception("room listener failed")
 
     # ---- metrics ---------------------------------------------------------------------------------
 

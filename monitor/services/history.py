@@ -14,6 +14,8 @@ states are persisted. Nothing is lost at stop: the last changes go with the clos
   life (its last flush, at most `flush_every_s` before the crash); the changes of that last unflushed
   moment are lost, and the time from then to the restart reads as `unknown`. While a run is going on
   (the report is asked of the running monitor), open states count up to the request.
+- While the database refuses, the changes wait in memory and go with the next flush that succeeds; the
+  refusal is told to `DbHealth` (one log line per outage for the whole service).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable, Iterable
 
 from devices.judge import Judge
 from devices.liveness import Change, State
+from monitor.services.dbhealth import DbHealth
 from monitor.storage.history_store import HistoryRow, close_run, mark_alive, open_run
 from monitor.storage.runner import DbThread
 from monitor.tasks import cancel_and_wait, every
@@ -36,8 +39,10 @@ def rows_of(changes: Iterable[Change]) -> list[HistoryRow]:
 
 
 class StateHistory:
-    def __init__(self, judge: Judge, db: DbThread, clock: Callable[[], float], *, flush_every_s: float) -> None:
+    def __init__(self, judge: Judge, db: DbThread, clock: Callable[[], float], *, flush_every_s: float,
+                 health: DbHealth | None = None) -> None:
         self.judge = judge
+        self.health = health or DbHealth(clock)
         self.db = db
         self.clock = clock
         self.flush_every_s = flush_every_s
@@ -69,9 +74,11 @@ class StateHistory:
         self._pending = []
         try:
             await self.db.call(mark_alive, self.run_id, self.clock(), rows)
-        except Exception:  # noqa: BLE001
-            log.exception("could not store %d device state changes; will retry", len(rows))
+        except Exception as exc:  # noqa: BLE001 - kept for the next flush
             self._pending = rows + self._pending
+            self.health.failed("state history", exc, len(self._pending))
+            return
+        self.health.succeeded()
 
     async def stop(self) -> None:
         await cancel_and_wait([self._task])

@@ -110,14 +110,16 @@ class DeviceWatch:
             for d in self.judge.liveness.take_dirty()
         ]
         pending, self._pending = self._pending, []
+        pending_count = len(pending)
         try:
             if rows:
                 await self.db.call(save_device_states, rows)
             if pending:
                 await self.db.call(store_judgements, pending)
                 pending = []
-            self.db_ok = True
-            self.health.succeeded()
+            if rows or pending_count:  # only a write that was made says the database is back
+                self.db_ok = True
+                self.health.succeeded()
         except Exception as exc:  # noqa: BLE001 - kept for the next try
             self.db_ok = False
             for dev in (self.judge.liveness.devices.get((r.school, DeviceKind(r.kind), r.id)) for r in rows):
