@@ -68,14 +68,14 @@ class App:
         self.alerts = AlertEngine(cfg.alerts, RegistryNames.from_registry(registry),
                                   [(s.id, a.id) for s in registry.schools for a in s.alarms],
                                   cfg.receivers, self.db, clock, self.db_health)
-        self.tickets = TicketDesk(cfg.tickets, registry, self.judge, self.db, clock)
+        self.tickets = TicketDesk(cfg.tickets, registry, self.judge, self.db, clock, self.db_health)
         self.watch = DeviceWatch(self.judge, self.buses, self.db, clock,
                                  persist_every_s=cfg.database.persist_every_s,
                                  listeners=[self.alerts.on_judgements, self.tickets.on_judgements],
                                  events=self.alerts.on_alarm_event, health=self.db_health)
         self.collector = Collector(cfg.mqtt, self.judge, self.watch, clock, events=False)
         self.events = Collector(cfg.mqtt, self.judge, self.watch, clock, events=True, counts=self.collector.counts)
-        self.db_health.on_recovery(self.events.redeliver)
+        self.alerts.on_room(self.events.redeliver)  # events refused past the held-back bound, again
         self.digest = DigestService(cfg.alerts.digest_at, DigestNames.from_registry(registry), cfg.receivers,
                                     self.db, self.alerts.sender, clock)
         device_metrics = DeviceMetrics(self.judge, self.watch.alarm_counts, self.collector.counts,

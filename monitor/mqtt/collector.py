@@ -9,8 +9,9 @@ The service runs two of them. The *device* connection (client id `[mqtt] client_
 session) reads heartbeats, fixes and statuses. The *events* connection (client id
 `<client_id>-events`, persistent session, QoS 1) reads only alarm and bus events, so no heartbeat
 backlog delays a press. Events arrive with `manual_ack`: the PUBACK leaves only after the event is
-stored with its alert, so a crash loses none; one that could not be stored is left unacknowledged,
-and the events connection is renewed once the database is back so the broker delivers it again.
+stored with its alert, so a crash loses none; one that could not be taken (too many held back while
+the database is away) is left unacknowledged, and the events connection is renewed once the held
+events are written, so the broker delivers it again.
 """
 
 from __future__ import annotations
@@ -170,8 +171,13 @@ class Collector:
         self._socket.drop(self._client.socket())
 
     def redeliver(self) -> None:
-        """The database is back: when events were left unacknowledged, renew the connection (the
-        session stays) so the broker delivers them again."""
+        """There is room again for events: when some were left unacknowledged, renew the connection
+        (the session stays) so the broker delivers them again. Done on the loop's next turn, after the
+        acknowledgements already asked for, so those leave first."""
+        if self._loop is not None and not self._stopping:
+            self._loop.call_soon(self._renew)
+
+    def _renew(self) -> None:
         if not self.unacked_events or not self.connected or self._stopping:
             return
         log.warning("renewing MQTT connection %s: the broker delivers the %d events left unacknowledged again",

@@ -4,9 +4,13 @@ stored in one transaction, and the outbox sender delivering them.
 Every write goes through one ordered queue, drained by one writer task: an alarm event, its alert
 and its outbox rows are one transaction, committed before the event's `stored` callback (which
 acknowledges it to the broker). While the database refuses, the book keeps judging in memory and
-the queue holds the writes (at most `MAX_HELD_CHANGES` alert writes and `MAX_HELD_EVENTS` events;
+the queue holds the writes (at most `max_held_changes` alert writes and `max_held_events` events;
 past that the oldest alert writes are dropped and counted, and new events are refused unstored, so
 the broker keeps them); the writer retries every `RETRY_S` and writes them in order when it is back.
+Once every held event is written after some were refused, the `on_room` listeners are told (the
+events connection is renewed so the broker delivers the refused ones again). This follows the queue,
+not the database: a burst of redelivered events over the bound, with the database up, is taken
+again too.
 """
 
 from __future__ import annotations
@@ -59,7 +63,12 @@ class _Queued:
 class AlertEngine:
     def __init__(self, cfg: AlertsConfig, names: RegistryNames, panels: Sequence[tuple[str, str]],
                  receivers: Sequence[Receiver], db: DbThread, clock: Callable[[], float],
-                 health: DbHealth | None = None) -> None:
+                 health: DbHealth | None = None, *, max_held_events: int = MAX_HELD_EVENTS,
+                 max_held_changes: int = MAX_HELD_CHANGES) -> None:
+        """`max_held_events`, `max_held_changes`: the bounds of what waits in memory while the database
+        is away (the defaults are the documented ones; tests pass small ones)."""
+        self.max_held_events = max_held_events
+        self.max_held_changes = max_held_changes
         self.book = AlertBook(
             LifecycleConfig(language=cfg.language, cancel_within_s=cfg.cancel_within_s,
                             test_overdue_s=cfg.untested_alarm_days * 86400, flap_downs=cfg.flap_count,
@@ -82,6 +91,8 @@ class AlertEngine:
         self.events_refused = 0  # events not taken (left to the broker) because too many were held back
         self._queue: deque[_Queued] = deque()
         self._held_events = 0
+        self._refused_since_room = False
+        self._room_listeners: list[Callable[[], None]] = []
         self._kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -151,11 +162,16 @@ class AlertEngine:
         if items:
             self._apply(self.book.judge(items, self.clock()))
 
+    def on_room(self, listener: Callable[[], None]) -> None:
+        """`listener()` once the held events are all written after some were refused."""
+        self._room_listeners.append(listener)
+
     def on_alarm_event(self, ev: AlarmEvent, stored: Stored) -> None:
         """Alert the event and store both in one transaction; then `stored(new)`. Refused (None, at
         once) while too many events wait for the database: the broker keeps it."""
-        if self._held_events >= MAX_HELD_EVENTS:
+        if self._held_events >= self.max_held_events:
             self.events_refused += 1
+            self._refused_since_room = True
             stored(None)
             return
         changes = self.book.alarm(ev, self.clock())
@@ -193,7 +209,7 @@ class AlertEngine:
         if not changes:
             return
         self._queue.append(_Queued(AlertWrite(changes, self.router.route(changes))))
-        if len(self._queue) - self._held_events > MAX_HELD_CHANGES:
+        if len(self._queue) - self._held_events > self.max_held_changes:
             self._drop_oldest_changes()
         self._kick.set()
 
@@ -204,7 +220,7 @@ class AlertEngine:
                 self.held_dropped += 1
                 if self.held_dropped == 1 or self.held_dropped % 10_000 == 0:
                     log.error("%d held-back alert writes dropped: more than %d waited for the database",
-                              self.held_dropped, MAX_HELD_CHANGES)
+                              self.held_dropped, self.max_held_changes)
                 return
 
     async def _writer(self) -> None:
@@ -235,6 +251,13 @@ class AlertEngine:
                         except Exception:  # noqa: BLE001
                             log.exception("alarm event callback failed")
                 self.sender.wake()
+                if self._refused_since_room and self._held_events == 0:
+                    self._refused_since_room = False
+                    for listener in self._room_listeners:
+                        try:
+                            listener()
+                        except Exception:  # noqa: BLE001
+                            log.exception("room listener failed")
 
     # ---- metrics ---------------------------------------------------------------------------------
 

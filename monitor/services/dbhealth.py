@@ -3,7 +3,7 @@
 Parts that write (the alert writer, the device-state saver) report each failed and each successful
 write here. The first failure of an outage logs one line; the first success after it logs one line
 with the outage's length, the failed attempts and the most each part held back; nothing in between.
-Listeners hear of the recovery (the MQTT events connection reconnects when it left presses unacked).
+Listeners hear of the recovery. Only a write that was made reports success.
 """
 
 from __future__ import annotations

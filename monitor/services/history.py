@@ -14,6 +14,8 @@ states are persisted. Nothing is lost at stop: the last changes go with the clos
   life (its last flush, at most `flush_every_s` before the crash); the changes of that last unflushed
   moment are lost, and the time from then to the restart reads as `unknown`. While a run is going on
   (the report is asked of the running monitor), open states count up to the request.
+- While the database refuses, the changes wait in memory and go with the next flush that succeeds; the
+  refusal is told to `DbHealth` (one log line per outage for the whole service).
 """
 
 from __future__ import annotations

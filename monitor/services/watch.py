@@ -108,6 +108,7 @@ class DeviceWatch:
         dirty = self.judge.liveness.take_dirty()
         pending, self._pending = self._pending, []
         done = 0
+        pending_count = len(pending)
         try:
             # short writes, each a slice's rows only: a press's write never waits long behind, and
             # 200,000 rows at once never sit in memory
@@ -119,8 +120,9 @@ class DeviceWatch:
             if pending:
                 await self.db.call(store_judgements, pending)
                 pending = []
-            self.db_ok = True
-            self.health.succeeded()
+            if dirty or pending_count:  # only a write that was made says the database is back
+                self.db_ok = True
+                self.health.succeeded()
         except Exception as exc:  # noqa: BLE001 - kept for the next try
             self.db_ok = False
             live = self.judge.liveness.devices

@@ -54,6 +54,7 @@ class Webhook:
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.received: list[tuple[float, str, dict[str, Any]]] = []  # (time.time(), Idempotency-Key, body)
         self.up = True
+        self.refused = 0  # requests answered 503 while not `up`
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -72,6 +73,7 @@ class Webhook:
     async def _serve(self) -> None:
         async def hook(request: web.Request) -> web.Response:
             if not self.up:
+                self.refused += 1
                 return web.Response(status=503)
             body = await request.json()
             with self._lock:
@@ -104,11 +106,31 @@ class Webhook:
             out.setdefault(a["id"], at)
         return out
 
+    def firing_keys(self, rule: str = "alarm_pressed") -> dict[str, set[str]]:
+        """Alert id -> the Idempotency-Keys its firing arrived under (more than one: sent twice as two messages)."""
+        out: dict[str, set[str]] = {}
+        for _, key, a in self.alerts(rule, "firing"):
+            out.setdefault(a["id"], set()).add(key)
+        return out
+
     def duplicate_keys(self) -> int:
         """Messages that arrived twice with the same Idempotency-Key (allowed by §4, counted anyway)."""
         with self._lock:
             keys = [key for _, key, _ in self.received]
         return len(keys) - len(set(keys))
+
+
+def press_alerts(db_url: str) -> dict[str, str]:
+    """Alert id -> the event_id of the press it stands for, read from the service's database (the webhook
+    body of contract §4 names the alert, not the event)."""
+    from monitor.storage.alert_store import open_alerts
+    from monitor.storage.db import Database
+
+    db = Database(db_url)
+    try:
+        return {a.id: a.event_id for a in open_alerts(db) if a.rule == "alarm_pressed" and a.event_id}
+    finally:
+        db.dispose()
 
 
 def write_config(dir: Path, mqtt_port: int, db_url: str, hook_url: str, client_id: str = "monitor-faults") -> Path:
@@ -139,6 +161,7 @@ class Service:
 
     def __init__(self, dir: Path, mqtt_port: int, db_url: str, hook_url: str) -> None:
         self.dir = dir
+        self.db_url = db_url
         self.config = write_config(dir, mqtt_port, db_url, hook_url)
         self.http = self.config.read_text().split('listen = "', 1)[1].split('"', 1)[0]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -200,6 +223,45 @@ class Panel:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+FLOOD_SCRIPT = """
+import signal, sys, time
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+port, topics = int(sys.argv[1]), sys.argv[2:]
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="flooder-%d" % port)
+c.max_queued_messages_set(0)
+c.connect("127.0.0.1", port)
+c.loop_start()
+body = b'{"ts": %f, "status": "ok"}' % time.time()
+n = 0
+while not stop:
+    for t in topics:
+        c.publish(t, body)
+        n += 1
+    if n % 2000 == 0:
+        time.sleep(0.001)  # let paho's thread write what is queued
+c.disconnect()
+c.loop_stop()
+print(n, flush=True)
+"""
+
+
+class Flooder:
+    """Another process publishing heartbeats (QoS 0) as fast as it can, so the flood takes no time from
+    the test's own threads. `stop()` returns how many it published."""
+
+    def __init__(self, port: int, topics: list[str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", FLOOD_SCRIPT, str(port), *topics], cwd=ROOT,
+                                     stdout=subprocess.PIPE)
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        out, _ = self.proc.communicate(15)
+        return int(out.decode().split()[-1]) if out.strip() else 0
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, step: float = 0.05) -> float:

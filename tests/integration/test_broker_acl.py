@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import stat
@@ -15,10 +16,12 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from devices.registry import parse_registry
 from monitor.tools.broker_config import check_password, main, read_credentials
 from tests.integration.mosquitto import MOSQUITTO, run_mosquitto
 from tests.registries import SMALL_REGISTRY
 from tests.services import require_binary
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -270,7 +273,6 @@ async def test_no_device_account_can_take_the_monitors_client_ids_or_disturb_its
     from monitor.app import App
     from monitor.config import MqttConfig
     from tests.integration.service import make_config
-    from tests.waiting import wait_for
 
     port, passwords = broker
     cfg = make_config(port, f"sqlite:///{tmp_path / 'campus.db'}")
@@ -304,3 +306,31 @@ async def test_no_device_account_can_take_the_monitors_client_ids_or_disturb_its
         assert app.collector.connected and app.events.connected
     finally:
         await app.stop()
+
+
+async def test_two_simulators_with_one_account_displace_each_other_and_say_why(tmp_path, caplog):
+    """Behind `use_username_as_clientid` the client id is the account: a second simulator logged in as
+    `campus-simulator` takes the first one's connection, in turn, and they say why."""
+    from monitor.tools.simulator import Simulator
+
+    caplog.set_level(logging.INFO, logger="monitor.tools.simulator")
+    (tmp_path / "registry.yaml").write_text(SMALL_REGISTRY, encoding="utf-8")
+    out = tmp_path / "broker"
+    assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(out), "--simulator-user",
+                 "campus-simulator"]) == 0
+    password = read_credentials(out / "credentials.tsv")["campus-simulator"]
+    conf = f"user root\nallow_anonymous false\npassword_file {out / 'passwd'}\nacl_file {out / 'acl'}\n"
+    conf += (out / "mosquitto.conf").read_text(encoding="utf-8")
+    registry = parse_registry(SMALL_REGISTRY, "registry.yaml")
+    with run_mosquitto(tmp_path / "mosquitto", conf) as port:
+        url = f"mqtt://campus-simulator:{password}@127.0.0.1:{port}"
+        first = Simulator(registry, url, client_id="sim-a")
+        second = Simulator(registry, url, client_id="sim-b")
+        await first.start()
+        try:
+            await second.start()
+            await wait_for(lambda: [r for r in caplog.records if "another client connected" in r.getMessage()], 10,
+                           "the displaced simulator saying why")
+        finally:
+            await second.stop()
+            await first.stop()
