@@ -1,20 +1,25 @@
 """The daily digest: one summary of a day per school, the figures an inspection asks for.
 
 Pure: fed rows already read from the database and the day's bounds; no clock, no I/O.
-Per school: devices down now, blind-spot hours per dormitory zone (`zone_dark` intervals clipped to
-the day), alarm presses, bus off-route and overspeed events, tickets opened and closed in the day and
-the median repair time (opened to resolved, of the tickets closed in the day). Rendered as markdown
-or plain text, in Chinese (`zh`, default) or English (`en`).
+Per school: devices down now, blind-spot hours per dormitory zone (contract §3: a dormitory camera
+`down` or `unreachable` is a blind spot; the hours are its cameras' down time in the day from the
+stored state history, `devices.availability.blind_spot_seconds`, the same figure as the inspection
+report's), alarm presses, bus off-route and overspeed events, tickets opened and closed in the day and
+the median repair time (opened to resolved, of the tickets closed in the day), and the keeper's
+entries in the monitoring-use record; the digest names the schools with no keeper entry that day.
+Rendered as markdown or plain text, in Chinese (`zh`, default) or English (`en`).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from devices.availability import StateChange, blind_spot_seconds
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 DORMITORY = "dormitory"
@@ -65,13 +70,18 @@ class DigestNames:
 
     schools: Mapping[str, str]
     zones: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # (school, zone) -> (name, kind)
+    cameras: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (school, camera) -> zone
 
     @classmethod
     def from_registry(cls, registry: Any) -> DigestNames:
         return cls(
             {s.id: s.name for s in registry.schools},
             {(s.id, z.id): (z.name, z.kind) for s in registry.schools for z in s.zones},
+            {(s.id, c.id): c.zone for s in registry.schools for c in s.cameras if c.zone},
         )
+
+    def cameras_of(self, school: str, zone: str) -> list[str]:
+        return [c for (s, c), z in self.cameras.items() if s == school and z == zone]
 
     def dormitories(self, school: str) -> list[str]:
         return [z for (s, z), (_, kind) in self.zones.items() if s == school and kind == DORMITORY]
@@ -95,6 +105,7 @@ class SchoolDigest:
     tickets_opened: int
     tickets_closed: int
     median_repair_s: float | None
+    watch_log_entries: int = 0  # keeper entries in the monitoring-use record that day
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +114,11 @@ class Digest:
     day_end: float
     language: str
     schools: tuple[SchoolDigest, ...]
+
+    @property
+    def without_keeper_entry(self) -> tuple[SchoolDigest, ...]:
+        """Schools whose monitoring-use record has no keeper entry that day."""
+        return tuple(s for s in self.schools if s.watch_log_entries == 0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -121,29 +137,12 @@ class Digest:
                     "tickets_opened": s.tickets_opened,
                     "tickets_closed": s.tickets_closed,
                     "median_repair_s": s.median_repair_s,
+                    "watch_log_entries": s.watch_log_entries,
                 }
                 for s in self.schools
             ],
+            "no_keeper_entry": [s.school for s in self.without_keeper_entry],
         }
-
-
-def dark_seconds(transitions: Iterable[Transition], day_start: float, day_end: float) -> float:
-    """Seconds within [day_start, day_end) that one zone was dark, from its zone_dark transitions.
-
-    A zone dark before the day and still dark counts from day_start; one still dark at day_end to day_end.
-    """
-    total, dark_since = 0.0, None
-    for t in sorted(transitions, key=lambda t: t.time):
-        if t.time >= day_end:
-            break
-        if t.active and dark_since is None:
-            dark_since = t.time
-        elif not t.active and dark_since is not None:
-            total += max(0.0, min(t.time, day_end) - max(dark_since, day_start))
-            dark_since = None
-    if dark_since is not None:
-        total += max(0.0, day_end - max(dark_since, day_start))
-    return total
 
 
 def _in_day(at: float | None, day_start: float, day_end: float) -> bool:
@@ -159,18 +158,23 @@ def build_digest(
     day_end: float,
     names: DigestNames,
     language: str = "zh",
+    history: Mapping[tuple[str, str, str], Sequence[StateChange]] | None = None,
+    entries: Sequence[tuple[str, float]] = (),
 ) -> Digest:
     """The digest of [day_start, day_end) for every school in `names`.
 
-    `transitions` may reach back before the day (a zone dark since yesterday); only zone_dark of
-    dormitory zones and bus events starting inside the day are counted.
+    `history`: the stored state changes of the day per (school, kind, device), each led by its last
+    change before the day; blind-spot hours come from its dormitory cameras (an outage still open at
+    `day_end` counts up to it). `entries`: (school, time) of keeper entries. Only bus events starting
+    inside the day are counted from `transitions`.
     """
+    history = history or {}
     schools = []
     for school, name in names.schools.items():
         blind = []
         for zone in names.dormitories(school):
-            dark = [t for t in transitions if t.rule == "zone_dark" and t.school == school and (t.zone or t.subject) == zone]
-            blind.append((zone, names.zone_name(school, zone), dark_seconds(dark, day_start, day_end) / 3600))
+            cams = [history.get((school, "camera", cam), ()) for cam in names.cameras_of(school, zone)]
+            blind.append((zone, names.zone_name(school, zone), blind_spot_seconds(cams, day_start, day_end, day_end) / 3600))
         day_events = [t for t in transitions if t.school == school and t.active and _in_day(t.time, day_start, day_end)]
         mine = [t for t in tickets if t.school == school]
         closed = [t for t in mine if _in_day(t.closed_at, day_start, day_end)]
@@ -188,6 +192,7 @@ def build_digest(
                 tickets_opened=sum(1 for t in mine if _in_day(t.opened_at, day_start, day_end)),
                 tickets_closed=len(closed),
                 median_repair_s=statistics.median(repairs) if repairs else None,
+                watch_log_entries=sum(1 for s, at in entries if s == school and _in_day(at, day_start, day_end)),
             )
         )
     return Digest(day_start, day_end, language, tuple(schools))
@@ -201,7 +206,8 @@ _WORDS = {
         "hours": "小时", "presses": "报警按钮按下", "off_route": "校车偏离路线", "overspeed": "校车超速",
         "opened": "新开工单", "closed": "关闭工单", "median": "维修时长中位数", "times": "次",
         "camera": "摄像头", "alarm": "报警器", "gps": "校车定位", "no_dorm": "无宿舍区", "sep": "：",
-        "minutes": "分钟",
+        "minutes": "分钟", "entries": "监控使用记录", "entries_n": "条",
+        "no_entry": "当日无监控使用记录的学校", "all_entered": "各校当日均有监控使用记录",
     },
     "en": {
         "title": "Daily safety digest", "down": "Devices down now", "none": "none",
@@ -209,7 +215,8 @@ _WORDS = {
         "off_route": "Bus off-route events", "overspeed": "Bus overspeed events", "opened": "Tickets opened",
         "closed": "Tickets closed", "median": "Median repair time", "times": "", "camera": "camera",
         "alarm": "alarm panel", "gps": "bus GPS", "no_dorm": "no dormitory zones", "sep": ": ",
-        "minutes": "min",
+        "minutes": "min", "entries": "Monitoring-use record entries", "entries_n": "",
+        "no_entry": "Schools with no keeper entry today", "all_entered": "Every school has a keeper entry today",
     },
 }
 
@@ -253,12 +260,24 @@ def school_lines(s: SchoolDigest, lang: str) -> list[tuple[str, str]]:
         (w["opened"], str(s.tickets_opened)),
         (w["closed"], str(s.tickets_closed)),
         (w["median"], _duration(s.median_repair_s, w)),
+        (w["entries"], f"{s.watch_log_entries} {w['entries_n']}".strip()),
     ]
+
+
+def keeper_line(digest: Digest) -> str:
+    """The schools with no keeper entry that day, named (or that every school has one)."""
+    w = _WORDS.get(digest.language, _WORDS["en"])
+    missing = digest.without_keeper_entry
+    if not missing:
+        return w["all_entered"]
+    zh = digest.language == "zh"
+    names = ("、" if zh else ", ").join(s.name for s in missing)
+    return f"{w['no_entry']}{w['sep']}{names}" + (f"（{len(missing)} 所）" if zh else f" ({len(missing)})")
 
 
 def markdown(digest: Digest) -> str:
     sep = _WORDS.get(digest.language, _WORDS["en"])["sep"]
-    parts = [f"### {title(digest)}"]
+    parts = [f"### {title(digest)}", f"**{keeper_line(digest)}**", ""]
     for s in digest.schools:
         parts.append(f"**{s.name}**")
         parts.extend(f"> {k}{sep}{v}" for k, v in school_lines(s, digest.language))
@@ -268,7 +287,7 @@ def markdown(digest: Digest) -> str:
 
 def plain(digest: Digest) -> str:
     sep = _WORDS.get(digest.language, _WORDS["en"])["sep"]
-    parts = [title(digest), ""]
+    parts = [title(digest), keeper_line(digest), ""]
     for s in digest.schools:
         parts.append(s.name)
         parts.extend(f"  {k}{sep}{v}" for k, v in school_lines(s, digest.language))

@@ -9,6 +9,9 @@ same transaction as the change), so a crash inside a group window loses nothing.
   school that arrived within its window (the first change of a school opens the window, and at
   `opened + group_window_s` all gathered leave as one message);
 - with `group_window_s` 0 every notice leaves alone.
+
+`next_batches` applies this per school, so several schools' batches may leave at once (the sender's
+concurrent sends); the order that is kept is then each school's.
 """
 
 from __future__ import annotations
@@ -64,3 +67,23 @@ def next_batch(queue: Sequence[Queued], now: float, window_s: float) -> Pick:
     if head_row.id not in members:
         members = sorted({*members, head_row.id})
     return Pick(head_row.id, tuple(members))
+
+
+def next_batches(queue: Sequence[Queued], now: float, window_s: float, limit: int) -> tuple[list[Pick], float | None]:
+    """Up to `limit` batches that may leave now at once, each of another school: order is kept per
+    school (each school's queue goes through `next_batch`, so a failing batch holds back only its own
+    school), and schools take turns oldest first. Also when to look again if some school must wait."""
+    by_school: dict[str, list[Queued]] = {}
+    for q in sorted(queue, key=lambda q: q.id):
+        by_school.setdefault(q.school, []).append(q)
+    picks: list[Pick] = []
+    wake_at: float | None = None
+    for rows in by_school.values():
+        pick = next_batch(rows, now, window_s)
+        if pick.head is None:
+            if pick.wake_at is not None and (wake_at is None or pick.wake_at < wake_at):
+                wake_at = pick.wake_at
+            continue
+        if len(picks) < limit:
+            picks.append(pick)
+    return picks, wake_at

@@ -197,6 +197,14 @@ class AlertBook:
             if alert.state is AlertState.FIRING:
                 self._remind_from[alert.id] = alert.updated_at
 
+    def forget_event(self, event: AlarmEvent) -> None:
+        """Undo `alarm(event)`: the edge could not store the event (it will come again), or found it
+        stored before (it was alerted then). Its open alert, if any, is dropped unsaid."""
+        self._seen_events.pop((event.school, event.device, event.event_id), None)
+        for alert in [a for a in self._open.values() if a.event_id == event.event_id
+                      and a.school == event.school and a.subject == event.device]:
+            self._forget(alert)
+
     # ---- conditions -----------------------------------------------------------------------------
 
     def _judge_one(self, j: Judgement, now: float) -> list[AlertChange]:

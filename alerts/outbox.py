@@ -3,12 +3,31 @@ delivered to their receivers.
 
 The rows are written by the storage edge in the same transaction as the alert change
 (`monitor.storage.alert_store.record_changes`); this module never touches SQL itself: it works the
-table through an `OutboxTable` the edge hands it. `OutboxSender` runs one asyncio task per receiver:
-oldest first, grouped per school (`alerts.grouping.next_batch`), a failing batch blocks that
-receiver's later ones (order is kept), retried with exponential backoff and jitter under the same
-`Idempotency-Key`, and given up (dead) once older than `dead_after_s` or refused for good. All state
-is in the table, so a restarted sender carries on where the last one stopped. A digest row leaves
-alone, never grouped with alerts.
+table through an `OutboxTable` the edge hands it. All state is in the table, so a restarted sender
+carries on where the last one stopped.
+
+Each receiver has two lanes, each its own asyncio task:
+
+- the *urgent* lane: alarm presses and tampering (and their later changes), each message alone;
+- the *normal* lane: every other alert change, grouped per school (`alerts.grouping.next_batch`),
+  and the daily digest (alone, never grouped with alerts).
+
+Within a lane, order is kept per school: each school's messages leave oldest first, and a failing
+batch blocks that school's later ones in its lane, retried with exponential backoff and jitter under the same `Idempotency-Key`, and given up (dead)
+once older than `dead_after_s` or refused for good. Between lanes there is no order: a press
+overtakes a storm of `camera_down` messages waiting for the same receiver, and a receiver refusing
+grouped messages still gets presses. The urgent lane's backoff is capped at a few seconds
+(`urgent_backoff`), so a receiver that comes back gets a waiting press within that; and whenever
+one lane gets a message through, the other lane's failing batch is tried again at once (the
+receiver is back).
+
+Up to `concurrency` batches of different schools are in flight at once per lane, so a receiver that
+takes 100 ms per request still gets dozens of messages a second, and a local one hundreds.
+
+Cost: a lane keeps its pending rows in memory and reads only rows newer than the last it saw (a
+full re-read every `FULL_READ_S`, for rows committed out of id order by another instance); a
+round of up to `concurrency` messages costs one write to claim their rows and one to mark them sent. Claiming
+also checks the rows are still pending, so a row withdrawn meanwhile never leaves.
 """
 
 from __future__ import annotations
@@ -19,12 +38,12 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import aiohttp
 
-from alerts.grouping import Queued, next_batch
+from alerts.grouping import Queued, next_batches
 from alerts.receivers import DeliveryError, deliver, deliver_digest
 from alerts.routing import Message, Receiver, compose
 
@@ -77,12 +96,15 @@ class OutboxRow:
 class OutboxTable(Protocol):
     """The outbox table, as the storage edge offers it (every call runs on the database thread)."""
 
-    def pending(self, receiver: str, limit: int) -> tuple[list[OutboxRow], int]:
-        """The receiver's oldest pending rows (at most `limit`, oldest first) and how many are pending."""
+    def pending(self, receiver: str, urgent: bool, after_id: int, limit: int) -> tuple[list[OutboxRow], int]:
+        """The receiver's pending rows of one lane with an id above `after_id` (at most `limit`,
+        oldest first), and how many of that lane are pending in all."""
         ...
 
-    def set_batch(self, ids: Sequence[int], head: int) -> None:
-        """Fix the rows' batch (and so its key) from its first attempt on."""
+    def claim(self, batches: Sequence[tuple[Sequence[int], int]]) -> list[int]:
+        """Fix each batch's rows (ids, head) to their batch (and so its key) before their first
+        attempt, in one write; the ids that are still pending (a row withdrawn or sent meanwhile is
+        left out)."""
         ...
 
     def sent(self, ids: Sequence[int], at: float) -> None: ...
@@ -103,6 +125,27 @@ class _Batch:
     key: str = ""
 
 
+READ_LIMIT = 1000
+FULL_READ_S = 30.0
+
+
+@dataclass(eq=False)
+class _Lane:
+    receiver: Receiver
+    urgent: bool
+    backoff: Backoff
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    rows: dict[int, OutboxRow] = field(default_factory=dict)  # pending rows, by id, ascending
+    seen: int = 0  # highest id read
+    depth: int = 0  # pending rows of this lane in the table
+    full_read_at: float = float("-inf")
+    failing: bool = False  # its head batch failed and waits for its next attempt
+
+    @property
+    def name(self) -> str:
+        return f"{self.receiver.name}/{'urgent' if self.urgent else 'normal'}"
+
+
 class OutboxSender:
     def __init__(
         self,
@@ -112,6 +155,8 @@ class OutboxSender:
         group_window_s: float,
         dead_after_s: float = 86400.0,
         backoff: Backoff = Backoff(),
+        urgent_backoff: Backoff = Backoff(0.5, 4.0),
+        concurrency: int = 8,
         poll_s: float = 5.0,
         stats: OutboxStats | None = None,
         clock: Callable[[], float] = time.time,
@@ -127,47 +172,50 @@ class OutboxSender:
         self.group_window_s = group_window_s
         self.dead_after_s = dead_after_s
         self.backoff = backoff
+        self.urgent_backoff = urgent_backoff
+        self.concurrency = max(1, concurrency)
         self.poll_s = poll_s
         self.stats = stats or OutboxStats()
         self.clock = clock
         self.rng = rng
         self._http = http
-        self._events: dict[str, asyncio.Event] = {}
+        self._lanes: dict[str, tuple[_Lane, _Lane]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def wake(self, receivers: Iterable[str] | None = None) -> None:
         """New rows are committed: look now. Safe to call from any thread."""
-        names = list(self.receivers) if receivers is None else list(receivers)
         loop = self._loop
         if loop is None:
             return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        names = list(self.receivers) if receivers is None else list(receivers)
         for name in names:
-            event = self._events.get(name)
-            if event is None:
-                continue
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is loop:
-                event.set()
-            else:
-                loop.call_soon_threadsafe(event.set)
+            for lane in self._lanes.get(name, ()):
+                if running is loop:
+                    lane.event.set()
+                else:
+                    loop.call_soon_threadsafe(lane.event.set)
 
     async def run(self) -> None:
         """Deliver until cancelled."""
         self._loop = asyncio.get_running_loop()
-        self._events = {name: asyncio.Event() for name in self.receivers}
+        self._lanes = {
+            r.name: (_Lane(r, True, self.urgent_backoff), _Lane(r, False, self.backoff)) for r in self.receivers.values()
+        }
         own_http = self._http is None
-        http = self._http or aiohttp.ClientSession()
+        http = self._http or aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         try:
             try:
                 await self._in_db(self._warn_unknown_receivers)
-            except Exception:  # noqa: BLE001 - a warning only; the receivers' tasks retry the table
+            except Exception:  # noqa: BLE001 - a warning only; the lanes retry the table
                 log.warning("outbox: cannot read the outbox at start; carrying on")
             async with asyncio.TaskGroup() as tasks:
-                for receiver in self.receivers.values():
-                    tasks.create_task(self._work(http, receiver), name=f"outbox-{receiver.name}")
+                for lanes in self._lanes.values():
+                    for lane in lanes:
+                        tasks.create_task(self._work(http, lane), name=f"outbox-{lane.name}")
         finally:
             if own_http:
                 await http.close()
@@ -177,25 +225,66 @@ class OutboxSender:
             if name not in self.receivers:
                 log.warning("outbox: pending messages for receiver %s, which is no longer configured", name)
 
-    async def _work(self, http: aiohttp.ClientSession, receiver: Receiver) -> None:
-        event = self._events[receiver.name]
+    async def _work(self, http: aiohttp.ClientSession, lane: _Lane) -> None:
+        read_at = float("-inf")
+        unreadable = False
         while True:
-            event.clear()
-            try:
-                batch, wake_at = await self._in_db(self._next, receiver.name)
-            except Exception:
-                log.exception("outbox %s: cannot read the outbox; trying again", receiver.name)
-                batch, wake_at = None, self.clock() + self.poll_s
-            if batch is None:
-                timeout = self.poll_s if wake_at is None else max(0.0, min(self.poll_s, wake_at - self.clock()))
+            now = self.clock()
+            if lane.event.is_set() or now - read_at >= self.poll_s:
+                lane.event.clear()
                 try:
-                    await asyncio.wait_for(event.wait(), timeout)
-                except TimeoutError:
-                    pass
+                    await self._read(lane, now)
+                    read_at = now
+                    unreadable = False
+                except Exception as exc:  # the database is away: one line per outage, not one per poll
+                    if not unreadable:
+                        log.warning("outbox %s: cannot read the outbox (%s); trying every %.0f s", lane.name,
+                                    " ".join(str(getattr(exc, "orig", None) or exc).split())[:200], self.poll_s)
+                    unreadable = True
+                    await self._wait(lane, now + self.poll_s)
+                    continue
+            try:
+                batches, wake_at = await self._pick(lane)
+                unreadable = False
+            except Exception as exc:  # the database is away
+                if not unreadable:
+                    log.warning("outbox %s: cannot claim the next messages (%s); trying again", lane.name,
+                                " ".join(str(getattr(exc, "orig", None) or exc).split())[:200])
+                unreadable = True
+                batches, wake_at = [], self.clock() + self.poll_s
+            if not batches:
+                await self._wait(lane, min(read_at + self.poll_s, wake_at if wake_at is not None else float("inf")))
                 continue
-            await self._attempt(http, receiver, batch)
+            try:
+                await self._attempt(http, lane, batches)
+            except Exception:  # the outcome could not be recorded (database away): sent again later, same key
+                await asyncio.sleep(self.poll_s)
 
-    async def _attempt(self, http: aiohttp.ClientSession, receiver: Receiver, batch: _Batch) -> None:
+    async def _wait(self, lane: _Lane, until: float) -> None:
+        timeout = max(0.0, until - self.clock())
+        if timeout <= 0 or lane.event.is_set():
+            return
+        try:
+            await asyncio.wait_for(lane.event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def _attempt(self, http: aiohttp.ClientSession, lane: _Lane, batches: list[_Batch]) -> None:
+        """Send the batches at once (each of another school); then mark the ones through as sent in
+        one write, and the failures each with its own next attempt."""
+        results = await asyncio.gather(*(self._send(http, lane.receiver, b) for b in batches))
+        through = [b for b, exc in zip(batches, results, strict=True) if exc is None]
+        if through:
+            await self._sent(lane, through)
+        for batch, exc in zip(batches, results, strict=True):
+            if exc is not None:
+                await self._failed(lane, batch, exc)
+        if through:
+            for other in self._lanes[lane.receiver.name]:
+                if other is not lane and other.failing:
+                    self._retry_now(other)
+
+    async def _send(self, http: aiohttp.ClientSession, receiver: Receiver, batch: _Batch) -> DeliveryError | None:
         try:
             if batch.digest is not None:
                 await deliver_digest(http, receiver, batch.digest, batch.key, self.clock())
@@ -203,51 +292,121 @@ class OutboxSender:
                 assert batch.message is not None
                 await deliver(http, receiver, batch.message, self.clock())
         except DeliveryError as exc:
-            await self._in_db(self._failed, receiver.name, batch, exc)
-            return
+            return exc
         except Exception as exc:  # a bug in rendering must not stop the receiver's queue for good
             log.exception("outbox %s: sending batch %d failed unexpectedly", receiver.name, batch.head)
-            await self._in_db(self._failed, receiver.name, batch, DeliveryError(repr(exc), retryable=True))
-            return
-        await self._in_db(self._sent, receiver.name, batch)
+            return DeliveryError(repr(exc), retryable=True)
+        return None
 
-    # -- table work (on the database thread) --
-
-    def _next(self, receiver: str) -> tuple[_Batch | None, float | None]:
+    def _retry_now(self, lane: _Lane) -> None:
+        """The receiver took a message on the other lane: try this lane's failing batch at once."""
         now = self.clock()
-        rows, depth = self.table.pending(receiver, 1000)
-        self.stats.queue_depth[receiver] = depth
-        queue = [Queued(r.id, r.school, r.created, r.hold_until, r.urgent, r.batch, r.next_attempt) for r in rows]
-        pick = next_batch(queue, now, self.group_window_s)
-        if pick.head is None:
-            return None, pick.wake_at
-        by_id = {r.id: r for r in rows}
-        head = by_id[pick.head]
-        members = [head] if head.kind == "digest" else [by_id[i] for i in pick.ids if by_id[i].kind != "digest"]
+        for row_id, row in list(lane.rows.items()):
+            if row.batch is not None and row.next_attempt > now:
+                lane.rows[row_id] = replace(row, next_attempt=now)
+        lane.failing = False
+        lane.event.set()
+
+    # -- table work (the table on the database thread; the lane's rows on the loop) --
+
+    async def _read(self, lane: _Lane, now: float) -> None:
+        name = lane.receiver.name
+        full = now - lane.full_read_at >= FULL_READ_S
+        rows, depth = await self._in_db(self.table.pending, name, lane.urgent, 0 if full else lane.seen, READ_LIMIT)
+        if full:
+            lane.full_read_at = now
+            known = lane.rows
+            lane.rows = {r.id: known.get(r.id, r) for r in rows}
+        else:
+            for r in rows:
+                lane.rows.setdefault(r.id, r)
+        if rows:
+            lane.seen = max(lane.seen, rows[-1].id)
+        lane.depth = max(depth, len(lane.rows))
+        self._count_depth(name)
+
+    def _count_depth(self, receiver: str) -> None:
+        self.stats.queue_depth[receiver] = sum(lane.depth for lane in self._lanes.get(receiver, ()))
+
+    async def _pick(self, lane: _Lane) -> tuple[list[_Batch], float | None]:
+        """The batches that leave now (at most `concurrency`, each of another school), claimed in one
+        write; or none, and when to look again."""
+        while True:
+            now = self.clock()
+            queue = [Queued(r.id, r.school, r.created, r.hold_until, r.urgent, r.batch, r.next_attempt)
+                     for r in lane.rows.values()]
+            picks, wake_at = next_batches(queue, now, self.group_window_s, self.concurrency)
+            if not picks:
+                return [], wake_at
+            chosen: list[tuple[OutboxRow, list[OutboxRow]]] = []
+            for pick in picks:
+                assert pick.head is not None
+                head = lane.rows[pick.head]
+                members = [head] if head.kind == "digest" else [
+                    lane.rows[i] for i in pick.ids if lane.rows[i].kind != "digest"]
+                chosen.append((head, members))
+            fresh = [(tuple(r.id for r in members), head.id) for head, members in chosen if head.batch is None]
+            claimed: set[int] = set(await self._in_db(self.table.claim, fresh)) if fresh else set()
+            batches: list[_Batch] = []
+            for head, members in chosen:
+                if head.batch is None:
+                    for r in members:
+                        if r.id in claimed:
+                            lane.rows[r.id] = replace(r, batch=head.id)
+                        else:
+                            lane.rows.pop(r.id, None)  # withdrawn, or sent by another instance
+                    if head.id not in claimed:
+                        continue
+                    members = [r for r in members if r.id in claimed]
+                batches.append(self._batch(lane, head, members))
+            if batches:
+                return batches, None
+
+    def _batch(self, lane: _Lane, head: OutboxRow, members: list[OutboxRow]) -> _Batch:
         ids = tuple(r.id for r in members)
-        self.table.set_batch(ids, head.id)
         attempts = max(r.attempts for r in members)
         created = min(r.created for r in members)
         if head.kind == "digest":
-            return _Batch(head.id, ids, None, created, attempts, digest=head.body, key=head.key), None
-        message = compose(receiver, head.key, [r.body for r in members], urgent=head.urgent)
-        return _Batch(head.id, ids, message, created, attempts, key=head.key), None
+            return _Batch(head.id, ids, None, created, attempts, digest=head.body, key=head.key)
+        message = compose(lane.receiver.name, head.key, [r.body for r in members], urgent=head.urgent)
+        return _Batch(head.id, ids, message, created, attempts, key=head.key)
 
-    def _sent(self, receiver: str, batch: _Batch) -> None:
+    async def _sent(self, lane: _Lane, batches: list[_Batch]) -> None:
         now = self.clock()
-        self.table.sent(batch.ids, now)
-        self.stats.notifications[(receiver, "sent")] += 1
-        log.debug("outbox %s: sent %s %.3f s after the change", receiver, batch.key, now - batch.created)
+        ids = [i for b in batches for i in b.ids]
+        await self._in_db(self.table.sent, ids, now)
+        for i in ids:
+            lane.rows.pop(i, None)
+        lane.depth = max(0, lane.depth - len(ids))
+        lane.failing = any(r.batch is not None and r.attempts > 0 for r in lane.rows.values())
+        name = lane.receiver.name
+        self._count_depth(name)
+        self.stats.notifications[(name, "sent")] += len(batches)
+        for b in batches:
+            log.debug("outbox %s: sent %s %.3f s after the change", lane.name, b.key, now - b.created)
 
-    def _failed(self, receiver: str, batch: _Batch, exc: DeliveryError) -> None:
+    async def _failed(self, lane: _Lane, batch: _Batch, exc: DeliveryError) -> None:
         now = self.clock()
+        name = lane.receiver.name
         attempts = batch.attempts + 1
         dead = not exc.retryable or now - batch.created >= self.dead_after_s
-        delay = self.backoff.delay(attempts, self.rng)
-        self.table.failed(batch.ids, attempts, str(exc)[:1000], dead, now + delay)
+        delay = lane.backoff.delay(attempts, self.rng)
+        await self._in_db(self.table.failed, batch.ids, attempts, str(exc)[:1000], dead, now + delay)
+        for i in batch.ids:
+            row = lane.rows.get(i)
+            if row is None:
+                continue
+            if dead:
+                lane.rows.pop(i)
+            else:
+                lane.rows[i] = replace(row, attempts=attempts, next_attempt=now + delay, batch=batch.head)
         if dead:
-            self.stats.notifications[(receiver, "dead")] += 1
-            log.error("outbox %s: message %s is a dead letter after %d attempts: %s", receiver, batch.key, attempts, exc)
+            lane.depth = max(0, lane.depth - len(batch.ids))
+            self._count_depth(name)
+            lane.failing = False
+            self.stats.notifications[(name, "dead")] += 1
+            log.error("outbox %s: message %s is a dead letter after %d attempts: %s", lane.name, batch.key, attempts, exc)
         else:
-            self.stats.notifications[(receiver, "retry")] += 1
-            log.warning("outbox %s: attempt %d of %s failed, next in %.1f s: %s", receiver, attempts, batch.key, delay, exc)
+            lane.failing = True
+            self.stats.notifications[(name, "retry")] += 1
+            log.warning("outbox %s: attempt %d of %s failed, next in %.1f s: %s", lane.name, attempts, batch.key, delay, exc)

@@ -22,8 +22,6 @@ import threading
 import time
 from pathlib import Path
 
-from alerts.routing import parse_receivers
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import free_port  # noqa: E402  (bench/ is on sys.path when run as a script)
@@ -37,6 +35,7 @@ async def run(presses: int, rate: float) -> None:
     from aiohttp import web
     from paho.mqtt.enums import CallbackAPIVersion
 
+    from alerts.routing import parse_receivers
     from devices.registry import parse_registry
     from monitor.app import App
     from monitor.config import AlertsConfig, Config, DatabaseConfig, HttpConfig, MqttConfig

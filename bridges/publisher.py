@@ -9,11 +9,14 @@ to 30 s), and bad credentials stop the retries. The paho socket is read and writ
 exception escapes a paho callback.
 
 The one exception is paho's blocking `connect()` (name lookup, TCP, TLS), run in a worker thread so
-it cannot stall the devices' side. While it runs the loop leaves the client alone (`_connecting`):
-no reads, writes, keepalive checks or flushes, and the socket callbacks paho makes from the worker
-are handed to the loop. Before this, a reconnect under a flood (the loop writing out paho's queue, or
-sending a PINGREQ, while `connect()` walked that queue in the worker) died with "deque mutated
-during iteration" and the bridge never reconnected.
+it cannot stall the devices' side. While it runs the loop leaves the client alone (`_connecting`,
+`LoopSocket.hold`): no reads, writes, keepalive checks or publishes. Before this, a reconnect under a
+flood (the loop writing out paho's queue, or sending a PINGREQ, while `connect()` walked that queue
+in the worker) died with "deque mutated during iteration" and the bridge never reconnected.
+
+At most `_PAHO_QUEUE_MAX` packets wait inside paho, whose QoS 0 queue has no bound: under a flood
+faster than the socket, a PINGREQ once waited behind it past the keepalive and the link was dropped.
+The rest wait in order in the bounded buffer, as they do while the broker is away.
 """
 
 from __future__ import annotations
@@ -31,16 +34,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bridges.metrics import Stats
 from monitor.config import MqttConfig, mask_url
+from monitor.mqtt.loop_socket import LoopSocket
 
 log = logging.getLogger(__name__)
 
 _REFUSED_AUTH = {4, 5, 134, 135}
-_MAX_BATCH = 256
-#: Packets paho may hold unwritten before publishes wait in our own (bounded, counted) buffer instead.
-#: paho queues QoS 0 packets without limit, so under a flood faster than the socket its queue grew
-#: without bound and a PINGREQ waited behind it past the keepalive: the broker link was dropped.
-_PAHO_QUEUE_MAX = 1000
 _BACKOFF_MAX = 30.0
+#: Packets paho may hold unwritten before publishes wait in our own (bounded, counted) buffer instead.
+_PAHO_QUEUE_MAX = 1000
 
 
 class Publisher:
@@ -60,9 +61,9 @@ class Publisher:
         self._stopping = False
         self._backoff = 1.0
         self._connecting = False  # paho's connect() is running in a worker thread: hands off the client
-        self._rewatch: asyncio.Task[None] | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
         self._client = self._make_client()
+        self._socket = LoopSocket(self._client, after_write=self._after_write)
 
     # ---- the API the bridges use -----------------------------------------------------------------
 
@@ -132,10 +133,6 @@ class Publisher:
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_register_write
-        client.on_socket_unregister_write = self._on_unregister_write
         client.suppress_exceptions = True
         return client
 
@@ -146,6 +143,7 @@ class Publisher:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._socket.attach(self._loop)
         self._loop.create_task(self._connect_loop())
         self._tick_handle = self._loop.call_later(1.0, self._tick)
 
@@ -164,7 +162,7 @@ class Publisher:
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
         self._client.disconnect()
-        self._drop_socket(self._client.socket())
+        self._socket.drop(self._client.socket())
 
     async def _connect_loop(self) -> None:
         assert self._loop is not None
@@ -173,7 +171,7 @@ class Publisher:
             try:
                 log.info("bridge %s connecting to MQTT broker %s", self.bridge, mask_url(self.cfg.url))
                 self._connecting = True
-                self._drop_socket(self._client.socket())  # the old socket's readiness calls the loop no more
+                self._socket.hold()
                 await self._loop.run_in_executor(None, self._client.connect, host, port, self.cfg.keepalive_s)
                 return  # on_connect takes over; a refusal comes back through on_disconnect
             except (OSError, ssl.SSLError, mqtt.WebsocketConnectionError) as exc:
@@ -182,6 +180,7 @@ class Publisher:
                 log.exception("connecting to MQTT broker %s failed; retrying in %.0f s", mask_url(self.cfg.url), self._backoff)
             finally:
                 self._connecting = False
+                self._socket.release()
             await asyncio.sleep(self._backoff)
             self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
 
@@ -197,97 +196,9 @@ class Publisher:
         if not self._stopping:
             self._tick_handle = self._loop.call_later(1.0, self._tick)
 
-    # ---- socket plumbing (paho -> asyncio) -------------------------------------------------------
-
-    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_reader, sock, self._readable)
-
-    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        if self._connecting and self._loop is not None:  # called from connect()'s worker thread
-            self._loop.call_soon_threadsafe(self._drop_socket, sock)
-        else:
-            self._drop_socket(sock)
-
-    def _drop_socket(self, sock: Any) -> None:
-        if sock is None or self._loop is None:
-            return
-        try:
-            self._loop.remove_reader(sock)
-            self._loop.remove_writer(sock)
-        except (ValueError, OSError):
-            pass
-
-    def _on_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        if self._connecting:  # called from connect()'s worker thread
-            self._loop.call_soon_threadsafe(self._add_writer, sock)
-        else:
-            self._add_writer(sock)
-
-    def _add_writer(self, sock: Any) -> None:
-        # Only while paho has something to write: paho often writes a packet itself at once and
-        # unregisters before a deferred add_writer would run, and a writer left on an idle socket is
-        # called on every turn of the loop (a bridge at rest spun at half a core).
-        current: Any = self._client.socket()
-        if self._loop is not None and current is not None and current is sock and self._client.want_write():
-            self._loop.add_writer(current, self._writable)
-
-    def _on_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        if self._connecting:  # called from connect()'s worker thread
-            self._loop.call_soon_threadsafe(self._remove_writer, sock)
-        else:
-            self._remove_writer(sock)
-
-    def _remove_writer(self, sock: Any) -> None:
-        assert self._loop is not None
-        try:
-            self._loop.remove_writer(sock)
-        except (ValueError, OSError):
-            pass
-
-    def _writable(self) -> None:
-        if self._connecting:  # paho is busy in connect(); the selector calls again once it is done
-            self._pause_until_connected()
-            return
-        self._client.loop_write()
+    def _after_write(self) -> None:
         if self.buffer and self.connected:  # paho had no room for these: it has some now
             self._flush()
-        if not self._client.want_write():  # nothing left: stop being called for a writable socket
-            self._remove_writer(self._client.socket())
-
-    def _readable(self) -> None:
-        if self._connecting:
-            self._pause_until_connected()
-            return
-        for _ in range(_MAX_BATCH):
-            if self._client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
-                break
-            sock = self._client.socket()
-            if sock is None or not getattr(sock, "pending", lambda: 0)():
-                break
-
-    def _pause_until_connected(self) -> None:
-        """A readiness callback came while connect() runs: stop watching the socket, and watch it
-        again (reads, and writes if paho has any) once connect() has returned."""
-        assert self._loop is not None
-        sock = self._client.socket()
-        self._drop_socket(sock)
-        if sock is not None and self._rewatch is None:
-            self._rewatch = self._loop.create_task(self._watch_after_connect(sock))
-
-    async def _watch_after_connect(self, sock: Any) -> None:
-        try:
-            while self._connecting:
-                await asyncio.sleep(0.01)
-            current: Any = self._client.socket()
-            if current is not None and current is sock and self._loop is not None:
-                self._loop.add_reader(current, self._readable)
-                if self._client.want_write():
-                    self._loop.add_writer(current, self._writable)
-        finally:
-            self._rewatch = None
 
     # ---- connection events -----------------------------------------------------------------------
 

@@ -43,13 +43,23 @@ def build_devices(registry: Registry) -> list[Device]:
 
 
 class Judge:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, *, keep_changes: bool = False) -> None:
+        """`keep_changes`: keep every state change (`take_changes`) for the stored state history;
+        off, nothing is kept (tools and benchmarks that never take them)."""
         self.registry = registry
         self.liveness = Liveness(build_devices(registry))
+        self.keep_changes = keep_changes
+        self._changes: list[Change] = []
         self.coverage = Coverage.of(registry)
         self._zone_kind = {
             (s.id, z.id): z.kind for s in registry.schools for z in s.zones
         }
+        #: Devices in each state but `up` (the many), kept with every change: the API's lists by state
+        #: read these instead of scanning every device.
+        self.by_state: dict[State, set[Device]] = {s: set() for s in State if s is not State.UP}
+        self._peak: dict[State, int] = {}
+        self._ordered: list[Device] | None = None
+        self._reindex()
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -59,6 +69,15 @@ class Judge:
         for dev in self.liveness.devices.values():
             if dev.state is not State.UNKNOWN:
                 self.coverage.apply(Change(dev, State.UNKNOWN, dev.state, now, "restored"))
+        self._reindex()
+
+    def _reindex(self) -> None:
+        for members in self.by_state.values():
+            members.clear()
+        for dev in self.liveness.devices.values():
+            if dev.state is not State.UP:
+                self.by_state[dev.state].add(dev)
+        self._peak = {s: len(m) for s, m in self.by_state.items()}
 
     def standing(self, now: float) -> list[Judgement]:
         """Zones dark from the start (fewer cameras than `min_live`, or restored dark): no change will
@@ -106,6 +125,19 @@ class Judge:
         out: list[Judgement] = []
         for one in change.all():
             dev = one.device
+            if self.keep_changes:
+                self._changes.append(one)
+            if one.old is not State.UP:
+                members = self.by_state[one.old]
+                members.discard(dev)
+                if not members and self._peak.get(one.old, 0) > 64:  # a set keeps its largest table: let it go
+                    self.by_state[one.old] = set()
+                    self._peak[one.old] = 0
+            if one.new is not State.UP:
+                members = self.by_state[one.new]
+                members.add(dev)
+                if len(members) > self._peak.get(one.new, 0):
+                    self._peak[one.new] = len(members)
             went_down = one.new is State.DOWN
             came_back = one.old is State.DOWN
             if went_down or came_back:
@@ -143,5 +175,22 @@ class Judge:
 
     # ---- reading -------------------------------------------------------------------------------
 
+    def take_changes(self) -> list[Change]:
+        """Every state change (an NVR's and the ones it caused) since the last call, in order."""
+        out, self._changes = self._changes, []
+        return out
+
     def devices(self) -> Iterable[Device]:
         return self.liveness.devices.values()
+
+    def ordered(self) -> list[Device]:
+        """Every device sorted by (school, kind, id), the API's list order; built once."""
+        if self._ordered is None or len(self._ordered) != len(self.liveness.devices):
+            self._ordered = sorted(self.liveness.devices.values(), key=lambda d: (d.school, str(d.kind), d.id))
+        return self._ordered
+
+    def in_state(self, state: State) -> Iterable[Device]:
+        """The devices in `state`: from the index, or (for `up`, the many) a scan."""
+        if state is State.UP:
+            return (d for d in self.liveness.devices.values() if d.state is State.UP)
+        return self.by_state[state]

@@ -7,14 +7,15 @@ Threads: the asyncio loop owns the judge, the bus watches, the alert book and th
 MQTT callback runs on it). The database is used from one worker thread (`DbThread`), so SQLite sees
 one writer and the loop never waits on a disk.
 
-Start order: database (migrations, registry import, stored device states and detours), alerts,
-tickets, track store, digest, device watch (standing judgements and timers), MQTT collector, HTTP.
-Stop order is the reverse.
+Start order: database (migrations, registry import, stored device states, the state history's run and
+detours), alerts, tickets, track store, digest, device watch (standing judgements and timers), MQTT events
+connection, MQTT device connection, HTTP. Stop order is the reverse.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -31,8 +32,10 @@ from monitor.http.server import HttpServer, make_web_app
 from monitor.mqtt.collector import Collector
 from monitor.services.alerting import AlertEngine
 from monitor.services.buses import BusDesk
+from monitor.services.dbhealth import DbHealth
 from monitor.services.digest import DigestService
-from monitor.services.metrics import DeviceMetrics, metrics_registry
+from monitor.services.history import StateHistory
+from monitor.services.metrics import DeviceMetrics, Exposition, metrics_registry
 from monitor.services.tickets import TicketDesk
 from monitor.services.tracks import TrackStore
 from monitor.services.watch import DeviceWatch
@@ -56,26 +59,31 @@ class App:
         self.clock = clock
         self.database = Database(cfg.database.url)
         self.db = DbThread(self.database)
-        self.judge = Judge(registry)
+        self.db_health = DbHealth(clock)
+        self.judge = Judge(registry, keep_changes=True)
+        self.history = StateHistory(self.judge, self.db, clock, self.db_health,
+                                    flush_every_s=cfg.database.persist_every_s)
         self.tracks = TrackStore(cfg.buses, self.db, clock)
         self.buses = BusDesk(cfg.buses, registry, self.tracks, clock)
         self.alerts = AlertEngine(cfg.alerts, RegistryNames.from_registry(registry),
                                   [(s.id, a.id) for s in registry.schools for a in s.alarms],
-                                  cfg.receivers, self.db, clock)
-        self.tickets = TicketDesk(cfg.tickets, registry, self.judge, self.db, clock)
+                                  cfg.receivers, self.db, clock, self.db_health)
+        self.tickets = TicketDesk(cfg.tickets, registry, self.judge, self.db, clock, self.db_health)
         self.watch = DeviceWatch(self.judge, self.buses, self.db, clock,
                                  persist_every_s=cfg.database.persist_every_s,
                                  listeners=[self.alerts.on_judgements, self.tickets.on_judgements],
-                                 event_listeners=[self.alerts.on_alarm_event])
-        self.collector = Collector(cfg.mqtt, self.judge, self.watch, clock)
+                                 events=self.alerts.on_alarm_event, health=self.db_health)
+        self.collector = Collector(cfg.mqtt, self.judge, self.watch, clock, events=False)
+        self.events = Collector(cfg.mqtt, self.judge, self.watch, clock, events=True, counts=self.collector.counts)
+        self.alerts.on_room(self.events.redeliver)  # events refused past the held-back bound, again
         self.digest = DigestService(cfg.alerts.digest_at, DigestNames.from_registry(registry), cfg.receivers,
                                     self.db, self.alerts.sender, clock)
-        self.metrics = metrics_registry([
-            DeviceMetrics(self.judge, self.watch.alarm_counts, self.collector.counts,
-                          lambda: self.collector.connected).metrics,
-            self.buses.metrics, self.alerts.metrics, self.tickets.metrics,
-        ])
-        self.auth = Authenticator(lambda token: self.db.call(find_principal, token))
+        device_metrics = DeviceMetrics(self.judge, self.watch.alarm_counts, self.collector.counts,
+                                       lambda: self.collector.connected, per_device=cfg.metrics.per_device)
+        self.metrics = Exposition([device_metrics.text], metrics_registry([
+            device_metrics.metrics, self.buses.metrics, self.alerts.metrics, self.tickets.metrics,
+        ]), max_age_s=cfg.metrics.max_age_s)
+        self.auth = Authenticator(lambda token: self.db.call(find_principal, token, self.clock()))
         self.http = HttpServer(cfg.http.listen, make_web_app(HttpContext(
             cfg=cfg.http, registry=registry, judge=self.judge, clock=clock, db=self.db, alerts=self.alerts,
             tickets=self.tickets, buses=self.buses, tracks=self.tracks, auth=self.auth, metrics=self.metrics,
@@ -95,6 +103,7 @@ class App:
             result = await self.db.call(import_registry, self.registry, text, filename)
             log.info("registry %s: %s", filename, result)
         await self.watch.restore()
+        await self.history.start()
         restored = self.buses.restore_detours(await self.db.call(query_detours, None, self.clock() - DETOUR_KEEP_S))
         if restored:
             log.info("restored %d declared detours", restored)
@@ -103,14 +112,21 @@ class App:
         await self.tracks.start()
         await self.digest.start()
         await self.watch.start()
+        await self.events.start()
         await self.collector.start()
         await self.http.start()
+        # the registry, the judge and their indexes live as long as the service: out of the garbage
+        # collector's sight, so its full collections stay short with 200,000 devices
+        gc.collect()
+        gc.freeze()
         log.info("campus monitor started: %d schools, %d devices", len(self.registry.schools),
                  len(self.judge.liveness.devices))
 
     async def stop(self) -> None:
         await self.collector.stop()
+        await self.events.stop()
         await self.watch.stop()
+        await self.history.stop()
         await self.digest.stop()
         await self.tracks.stop()
         await self.tickets.stop()
@@ -126,6 +142,9 @@ class App:
             db = await asyncio.wait_for(self.db.call(Database.ping), timeout=2.0)
         except Exception:  # noqa: BLE001
             db = False
-        broker = self.collector.connected
-        return bool(db and broker), {"broker": broker, "database": bool(db),
-                                     "broker_refused": self.collector.refused}
+        broker = self.collector.connected and self.events.connected
+        subscribed = self.collector.subscribed and self.events.subscribed
+        held = self.alerts.held + len(self.watch.held_judgements)
+        return bool(db and broker and subscribed and not held and not self.db_health.down), {
+            "broker": broker, "subscribed": subscribed, "database": bool(db), "held_back": held,
+            "broker_refused": self.collector.refused or self.events.refused, **self.db_health.status()}

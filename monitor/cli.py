@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from devices.registry import RegistryError
 from monitor.config import Config, ConfigError, load_config
-from monitor.registry_file import load_registry, read_beside
+from monitor.registry_file import load_registry
 from monitor.tasks import stop_on_signals
 
 log = logging.getLogger("campus-monitor")
@@ -43,26 +45,18 @@ async def _serve(app: object, extra_stop: list[object] | None = None) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from alerts.routing import ReceiverConfigError
     from monitor.app import App
-    from monitor.storage.db import Database, DatabaseError
-    from monitor.storage.registry_store import latest_registry_source
+    from monitor.registry_loader import STORED, load_in_child
+    from monitor.storage.db import DatabaseError
 
     try:
         cfg = load_config(args.config)
-        if args.registry:
-            registry = load_registry(args.registry)
-            source: tuple[str, str] | None = (str(Path(args.registry).resolve()),
-                                              Path(args.registry).read_text(encoding="utf-8"))
-        else:
-            db = Database(cfg.database.url)
-            db.migrate()
-            stored = latest_registry_source(db)
-            db.dispose()
-            if stored is None:
-                return _fail("no registry: pass --registry FILE or run `campus-monitor registry import FILE` first")
-            from devices.registry import parse_registry
-
-            registry = parse_registry(stored[1], stored[0], read_beside(stored[0]))
-            source = None
+        # parsed and imported in a child process: the parse's peak never stays in this one's RSS
+        registry, imported = load_in_child(args.registry or STORED, cfg.database.url)
+        if imported:
+            logging.getLogger(__name__).info("registry %s: %s", args.registry, imported)
+        source: tuple[str, str] | None = None
+    except RuntimeError as exc:
+        return _fail(str(exc))
     except (ConfigError, RegistryError, DatabaseError) as exc:
         return _fail(str(exc))
     if args.listen:
@@ -165,7 +159,7 @@ def cmd_registry_import_gtfs(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from monitor.http.auth import validate_new
+    from monitor.http.auth import parse_duration, validate_new
     from monitor.storage.auth_tables import create_token, list_tokens, revoke_token
     from monitor.storage.db import Database
     from monitor.storage.registry_store import latest_registry_source
@@ -187,15 +181,19 @@ def cmd_token(args: argparse.Namespace) -> int:
                 known = {s.id for s in parse_registry(stored[1], stored[0]).schools}
             try:
                 validate_new(args.role, schools, known if known is not None else set(schools))
+                expires_in = parse_duration(args.expires_in) if args.expires_in else None
             except ValueError as exc:
                 return _fail(str(exc), 1)
-            info, token = create_token(db, args.role, schools, args.name or "")
-            print(f"token {info.id} for {info.role} {','.join(info.schools) or '(all schools)'}; shown once, keep it:",
-                  file=sys.stderr)
+            info, token = create_token(db, args.role, schools, args.name or "", expires_in)
+            until = f", expires {_iso(info.expires)}" if info.expires is not None else ""
+            print(f"token {info.id} for {info.role} {','.join(info.schools) or '(all schools)'}{until}; "
+                  "shown once, keep it:", file=sys.stderr)
             print(token)
         elif args.token_cmd == "list":
-            for t in list_tokens(db):
-                print(f"{t.id}\t{t.role}\t{','.join(t.schools) or '*'}\t{t.name}\t{'revoked' if t.revoked else 'active'}")
+            now = time.time()
+            for t in list_tokens(db):  # id, role, schools, name, state, expires (or "never")
+                print(f"{t.id}\t{t.role}\t{','.join(t.schools) or '*'}\t{t.name}\t{t.state(now)}\t"
+                      f"{_iso(t.expires) if t.expires is not None else 'never'}")
         elif args.token_cmd == "revoke":
             if not revoke_token(db, args.id):
                 return _fail(f"no token {args.id}", 1)
@@ -203,6 +201,10 @@ def cmd_token(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     return 0
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---- simulate ----------------------------------------------------------------------------------------
@@ -266,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = tok.add_subparsers(dest="token_cmd", required=True)
     tc = tsub.add_parser("create", help="make a token; prints it alone as the last line")
     tc.add_argument("--role", required=True, choices=["admin", "bureau", "officer", "maintenance"])
-    tc.add_argument("--school", action="append", help="school id (officers; repeat or comma-separate)")
+    tc.add_argument("--school", action="append",
+                    help="school id (officer and maintenance; not bureau or admin); repeat or comma-separate")
+    tc.add_argument("--expires-in", metavar="DURATION", help="the token expires after this: 30d, 12h, 45m, 90s")
     tc.add_argument("--name", help="who holds it (for the audit log)")
     tc.add_argument("--config")
     tc.set_defaults(fn=cmd_token)

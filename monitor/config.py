@@ -7,8 +7,10 @@ into typed `alerts.routing.Receiver`s by the rules the alerting package owns.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +33,9 @@ class MqttConfig:
     protocol: str = "3.1.1"  # or "5"
     keepalive_s: int = 30
     ca_file: str = ""  # for mqtts://; the system's store when empty
+    events_user: str = ""  # the events connection's user; empty: `<url user>-events`, else the URL's user
     insecure: bool = False  # mqtts:// without certificate checks (tests only)
+    failover: tuple[str, ...] = ()  # other broker nodes, tried in turn when `url` is lost (contract §9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,15 @@ class DatabaseConfig:
 class HttpConfig:
     listen: str = "127.0.0.1:8080"
     metrics_public: bool = True
+    trusted_proxies: str = ""  # comma-separated addresses/networks whose X-Forwarded-Proto/-For are believed
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """/metrics: the exposition is built in slices on the loop and cached (monitor.services.metrics)."""
+
+    max_age_s: float = 15.0  # a scrape may get a body up to this old (less when builds are cheap)
+    per_device: bool = True  # false: aggregate series only, no per-device series (very large registries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +91,24 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """Several instances against one PostgreSQL (contract §9); `node` empty: this one owns every school."""
+
+    node: str = ""
+    partitions: int = 64
+    lease_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     buses: BusesConfig = field(default_factory=BusesConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     receivers: tuple[Receiver, ...] = ()
     bridges: BridgesConfig = field(default_factory=BridgesConfig)  # [bridges.*]: bridges/config.py
     source: str = "<defaults>"
@@ -94,9 +118,11 @@ _SECTIONS = {
     "mqtt": MqttConfig,
     "database": DatabaseConfig,
     "http": HttpConfig,
+    "metrics": MetricsConfig,
     "tickets": TicketsConfig,
     "buses": BusesConfig,
     "alerts": AlertsConfig,
+    "cluster": ClusterConfig,
 }
 
 
@@ -112,6 +138,9 @@ def _section(cls: type, table: Any, where: str, src: str) -> Any:
         kind = str(f.type)  # the annotation's name: "bool", "int", "float" or "str"
         if kind == "bool":
             ok = isinstance(value, bool)
+        elif kind.startswith("tuple"):  # a list of strings
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            value = tuple(value) if ok else value
         elif kind in ("int", "float"):
             number = isinstance(value, int) or (kind == "float" and isinstance(value, float))
             ok = number and not isinstance(value, bool) and value >= 0
@@ -126,6 +155,8 @@ def _section(cls: type, table: Any, where: str, src: str) -> Any:
 def _kind(kind: str) -> str:
     if kind == "bool":
         return "true or false"
+    if kind.startswith("tuple"):
+        return "a list of strings"
     if kind == "int":
         return "a whole number >= 0"
     if kind == "float":
@@ -195,6 +226,21 @@ def _cross_check(cfg: Config) -> None:
         broker.port  # noqa: B018 - urlsplit checks the port only when asked
     except ValueError:
         raise ConfigError(f"{src}: mqtt.url: the port must be a number from 0 to 65535") from None
+    for i, other in enumerate(cfg.mqtt.failover):
+        parts = urlsplit(other)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
+            raise ConfigError(f"{src}: mqtt.failover[{i}]: {mask_url(other)!r} must be an mqtt:// or mqtts:// URL")
+    cluster = cfg.cluster
+    if cluster.node:
+        if cfg.database.url.startswith("sqlite:"):
+            raise ConfigError(f"{src}: cluster.node: several instances need one PostgreSQL database "
+                              "(database.url is SQLite); leave cluster.node empty for one instance")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", cluster.node):
+            raise ConfigError(f"{src}: cluster.node: {cluster.node!r} must be 1-64 of A-Z a-z 0-9 _ . -")
+    if not 1 <= cluster.partitions <= 4096:
+        raise ConfigError(f"{src}: cluster.partitions: must be from 1 to 4096")
+    if cluster.lease_s < 3:
+        raise ConfigError(f"{src}: cluster.lease_s: must be at least 3 (leases are renewed every lease_s / 3)")
     if cfg.mqtt.protocol not in ("3.1.1", "5"):
         raise ConfigError(f"{src}: mqtt.protocol: must be \"3.1.1\" or \"5\"")
     if "/" in cfg.mqtt.topic_root.strip("/") or not cfg.mqtt.topic_root.strip("/"):
@@ -205,10 +251,19 @@ def _cross_check(cfg: Config) -> None:
     if cfg.database.persist_every_s <= 0:
         raise ConfigError(f"{src}: database.persist_every_s: must be greater than 0")
     parse_listen(cfg.http.listen, f"{src}: http.listen")
+    try:
+        parse_networks(cfg.http.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"{src}: http.trusted_proxies: {exc}") from None
     if cfg.buses.off_route_fixes < 1:
         raise ConfigError(f"{src}: buses.off_route_fixes: must be at least 1")
     if cfg.alerts.language not in ("zh", "en"):
         raise ConfigError(f"{src}: alerts.language: must be \"zh\" or \"en\"")
+
+
+def parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """`"127.0.0.1, 10.0.0.0/8"` as networks (an address is a network of one)."""
+    return tuple(ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
 
 
 def parse_listen(value: str, where: str = "listen") -> tuple[str, int]:

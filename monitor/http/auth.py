@@ -18,6 +18,7 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 ROLES = ("admin", "bureau", "officer", "maintenance")
+UNSCOPED_ROLES = ("admin", "bureau")  # always every school: `--school` is refused for them
 PREFIX = "csm_"
 
 
@@ -29,13 +30,13 @@ class Principal:
     schools: frozenset[str]
 
     def sees_school(self, school: str) -> bool:
-        if self.role in ("admin", "bureau", "maintenance"):
-            return True
-        return school in self.schools
+        return self.all_schools or school in self.schools
 
     @property
     def all_schools(self) -> bool:
-        return self.role in ("admin", "bureau", "maintenance")
+        """Bureau and admin see every school; a maintenance crew too unless its token names schools
+        (`--school` limits every role but bureau and admin, contract §7); an officer only its own."""
+        return self.role in UNSCOPED_ROLES or (self.role == "maintenance" and not self.schools)
 
 
 class AuthError(Exception):
@@ -68,11 +69,28 @@ def require(principal: Principal | None, roles: tuple[str, ...], school: str | N
     return principal
 
 
+def parse_duration(text: str) -> float:
+    """`30d`, `12h`, `45m`, `90s` (or plain seconds) as seconds; ValueError when it is none of them."""
+    units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+    value = text.strip().lower()
+    unit = units.get(value[-1:], None)
+    number = value[:-1] if unit is not None else value
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration such as 30d, 12h, 45m or 90s") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{text!r} must be a duration greater than 0")
+    return seconds
+
+
 def validate_new(role: str, schools: list[str], known_schools: set[str]) -> None:
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if role == "officer" and not schools:
         raise ValueError("an officer token needs at least one --school")
+    if role in UNSCOPED_ROLES and schools:
+        raise ValueError(f"a {role} token is for every school: --school limits only officer and maintenance tokens")
     unknown = [s for s in schools if s not in known_schools]
     if unknown:
         raise ValueError(f"school(s) not in the registry: {', '.join(unknown)}")

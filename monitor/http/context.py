@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 
 from devices.judge import Judge
 from devices.model import Registry
@@ -15,6 +14,7 @@ from monitor.config import HttpConfig
 from monitor.http.auth import Authenticator
 from monitor.services.alerting import AlertEngine
 from monitor.services.buses import BusDesk
+from monitor.services.metrics import Exposition
 from monitor.services.tickets import TicketDesk
 from monitor.services.tracks import TrackStore
 from monitor.storage.runner import DbThread
@@ -32,7 +32,7 @@ class HttpContext:
     buses: BusDesk
     tracks: TrackStore
     auth: Authenticator
-    metrics: CollectorRegistry
+    metrics: Exposition
     ready: Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
 

@@ -102,7 +102,8 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["id", "cameras", "live", "dark"],
         "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "kind": {"type": "string"},
                        "min_live": {"type": "integer"}, "cameras": {"type": "integer"}, "live": {"type": "integer"},
-                       "dark": {"type": "boolean"}},
+                       "dark": {"type": "boolean"},
+                       "blind_spots": {"type": "integer", "description": "cameras down or unreachable, in a dormitory"}},
     },
     "Bus": {
         "type": "object", "required": ["id", "plate", "route", "gps"],
@@ -113,7 +114,9 @@ SCHEMAS: dict[str, Any] = {
                        "off_route": {"type": "boolean", "description": "off its route inside a service window"},
                        "distance_m": {"type": ["number", "null"], "description": "distance from the route line"},
                        "speed_kmh": {"type": ["number", "null"], "description": "reported, else derived"},
-                       "detour": {**NULL_STR, "description": "reason of the declared detour it is on"}},
+                       "detour": {**NULL_STR, "description": "reason of the declared detour it is on"},
+                       "passengers": {"type": ["integer", "null"], "description": "last count reported"},
+                       "overloaded": {"type": "boolean", "description": "bus_overloaded is on"}},
     },
     "Detour": {
         "type": "object", "required": ["id", "bus", "school", "start", "end", "reason", "active"],
@@ -125,6 +128,8 @@ SCHEMAS: dict[str, Any] = {
     "School": {
         "type": "object", "required": ["id", "name", "zones", "devices", "buses"],
         "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "offline": {"type": "boolean"},
+                       "keeper": {**NULL_STR, "description": "who keeps the monitoring-use record"},
+                       "blind_spots": {"type": "integer", "description": "dormitory cameras down or unreachable"},
                        "zones": {"type": "array", "items": _ref("Zone")},
                        "devices": {"type": "array", "items": _ref("Device")},
                        "buses": {"type": "array", "items": _ref("Bus")}},
@@ -172,6 +177,54 @@ SCHEMAS: dict[str, Any] = {
                        "detail": {"type": "object"}},
     },
     "Note": {"type": "object", "properties": {"note": {"type": "string", "maxLength": 2000}}},
+    "WatchLogItem": {
+        "type": "object", "required": ["id", "kind", "at", "by", "school"],
+        "description": "an entry of the monitoring-use record (kind `entry`) or the system's own event: "
+                       "device_down, device_up, alarm_press, alarm_tamper, alarm_test, alarm_cancel, alert_ack, "
+                       "ticket_<action>",
+        "properties": {"id": {"type": "string"}, "kind": {"type": "string"}, "at": TIME, "ts": {"type": "number"},
+                       "by": {"type": "string"}, "school": {"type": "string"}, "subject": NULL_STR,
+                       "zones": {"type": "array", "items": {"type": "string"}}, "note": NULL_STR,
+                       "detail": {"type": "object"}},
+    },
+    "WatchLog": {
+        "type": "object", "required": ["items", "next"],
+        "properties": {"items": {"type": "array", "items": _ref("WatchLogItem")}, "next": NULL_STR,
+                       "school": {"type": "string"}, "name": {"type": "string"},
+                       "keeper": {**NULL_STR, "description": "the registry's `keeper` of the school"}},
+    },
+    "InspectionReport": {
+        "type": "object", "required": ["from", "to", "schools"],
+        "properties": {
+            "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
+            "time_zone": {"type": "string"}, "generated_at": {"type": "string"},
+            "schools": {"type": "array", "items": {
+                "type": "object",
+                "required": ["school", "name", "cameras", "camera_uptime", "blind_spot_hours", "devices", "tickets",
+                             "presses", "buses", "watch_log_days"],
+                "properties": {
+                    "school": {"type": "string"}, "name": {"type": "string"}, "keeper": NULL_STR,
+                    "cameras": {"type": "integer"},
+                    "camera_uptime": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                    "blind_spot_hours": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "devices": {"type": "array", "items": {
+                        "type": "object", "required": ["id", "kind", "zone", "location", "down_s", "outages"],
+                        "properties": {"id": {"type": "string"}, "kind": {"type": "string", "enum": KINDS},
+                                       "zone": NULL_STR, "location": {"type": "string"},
+                                       "down_s": {"type": "number"}, "outages": {"type": "integer"}}}},
+                    "tickets": {"type": "object", "required": ["opened", "closed", "median_repair_s"],
+                                "properties": {"opened": {"type": "integer"}, "closed": {"type": "integer"},
+                                               "median_repair_s": {"type": ["number", "null"]}}},
+                    "presses": {"type": "object", "required": ["count", "median_ack_s"],
+                                "properties": {"count": {"type": "integer"},
+                                               "median_ack_s": {"type": ["number", "null"]}}},
+                    "buses": {"type": "object", "required": ["off_route", "overspeed", "overloaded"],
+                              "properties": {"off_route": {"type": "integer"}, "overspeed": {"type": "integer"},
+                                             "overloaded": {"type": "integer"}}},
+                    "watch_log_days": {"type": "integer"},
+                }}},
+        },
+    },
     "Notification": {
         "type": "object", "required": ["id", "receiver", "state"],
         "properties": {"id": {"type": "integer"}, "receiver": {"type": "string"}, "idempotency_key": {"type": "string"},
@@ -269,6 +322,34 @@ def _paths() -> dict[str, Any]:
         "/api/v1/audit": {"get": _op("the audit log, newest first", "admin, bureau", _read(_list_of("AuditEntry")), [
             SCHOOL, _q("target", "a ticket, alert or window id"), _q("action", "e.g. ticket.resolved"),
             _q("since", "Unix seconds or RFC 3339"), *PAGING])},
+        "/api/v1/schools/{id}/watch-log": {
+            "get": _op("the school's monitoring-use record (监控使用记录): keepers' entries and the system's own "
+                       "events as one timeline, oldest first", "bureau, officer of that school",
+                       _read(_ref("WatchLog")), [
+                           _path_id("school id"),
+                           _q("since", "Unix seconds or RFC 3339 (default: from the beginning)"),
+                           _q("until", "Unix seconds or RFC 3339, exclusive (default: now)"), *PAGING]),
+            "post": _op("add an entry: what was watched and seen; entries are never edited (a correction is a "
+                        "new entry)", "officer of that school", _write(_ref("WatchLogItem"), 201),
+                        [_path_id("school id")], {
+                            "type": "object", "required": ["note"],
+                            "properties": {"note": {"type": "string", "minLength": 1, "maxLength": 2000},
+                                           "zones": {"type": "array", "items": {"type": "string"},
+                                                     "description": "zone ids of that school"}}}),
+        },
+        "/api/v1/reports/inspection": {"get": {
+            **_op("the inspection report for the days from..to (inclusive, Asia/Shanghai)",
+                  "bureau (any or every school), officer (its schools)", {
+                      "200": {"description": "OK", "content": {
+                          "application/json": {"schema": _ref("InspectionReport")},
+                          "text/csv": {"schema": {"type": "string", "description": "header row, one row per device"}}}},
+                      **_errors(400, 401, 403, 404, 429)}, [
+                          SCHOOL,
+                          {**_q("from", "first day, YYYY-MM-DD", {"type": "string", "format": "date"}), "required": True},
+                          {**_q("to", "last day, YYYY-MM-DD (inclusive; at most 366 days)",
+                                {"type": "string", "format": "date"}), "required": True},
+                          _q("format", "json (default) or csv", {"type": "string", "enum": ["json", "csv"]})]),
+        }},
         "/api/v1/notifications": {"get": _op("alert messages in the outbox by state (dead letters by default)",
                                              "admin, bureau", _read(_list_of("Notification")), [
             _q("state", "pending, sent or dead", {"type": "string", "enum": ["pending", "sent", "dead"]}),

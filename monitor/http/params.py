@@ -38,10 +38,12 @@ class Paging:
         """`items` is this page already (at most `limit` of them)."""
         return json_response({"items": list(items), "next": str(self.offset + self.limit) if more else None})
 
-    def of(self, every: Sequence[Any]) -> web.Response:
-        """This page of the whole list `every`."""
-        chunk = every[self.offset:self.offset + self.limit]
-        return self.answer(chunk, self.offset + self.limit < len(every))
+    def of(self, every: Sequence[Any], offset: int | None = None) -> web.Response:
+        """This page of the whole list `every`; or, with `offset=0`, of a list that starts at this
+        page already (one item past the page tells there are more)."""
+        start = self.offset if offset is None else offset
+        chunk = every[start:start + self.limit]
+        return self.answer(chunk, start + self.limit < len(every))
 
 
 def paging(request: web.Request) -> Paging:

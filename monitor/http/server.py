@@ -6,16 +6,18 @@ never sees another school's data. Errors are `{"error": {"status": N, "message":
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor.config import parse_listen
 from monitor.http.actions import PRINCIPAL, who
 from monitor.http.api import add_api_routes
 from monitor.http.auth import AuthError
+from monitor.http.client import client_address
 from monitor.http.context import CTX, HttpContext, context
 from monitor.http.errors import HttpError, error, json_response
 from monitor.http.pages import add_pages
@@ -30,7 +32,7 @@ async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamR
     try:
         if request.path.startswith("/api/") and request.path != "/api/v1/openapi.json":
             found = await context(request).auth.principal(request.headers.get("Authorization", ""),
-                                                          request.remote or "?")
+                                                          client_address(request))
             if found is not None:
                 request[PRINCIPAL] = found
         return await handler(request)
@@ -54,15 +56,27 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"status": "ready" if ok else "not ready", **detail}, 200 if ok else 503)
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """The cached exposition (monitor.services.metrics.Exposition), written piece by piece."""
     c = context(request)
     if not c.cfg.metrics_public:
-        found = await c.auth.principal(request.headers.get("Authorization", ""), request.remote or "?")
+        found = await c.auth.principal(request.headers.get("Authorization", ""), client_address(request))
         if found is not None:
             request[PRINCIPAL] = found
         who(request, ("bureau", "officer", "maintenance"))
-    body = generate_latest(c.metrics)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body = await c.metrics.body()
+    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
+    if "gzip" in request.headers.get("Accept-Encoding", ""):  # as Prometheus asks: the cached body as is
+        pieces: tuple[bytes, ...] = body.gzip
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        pieces = (await asyncio.to_thread(body.text),)
+    response.content_length = sum(len(p) for p in pieces)
+    await response.prepare(request)
+    for piece in pieces:
+        await response.write(piece)
+    await response.write_eof()
+    return response
 
 
 def make_web_app(c: HttpContext) -> web.Application:

@@ -47,9 +47,10 @@ def bus_view(c: HttpContext, bus: Bus) -> dict[str, Any]:
     watch = c.buses.watches.get(bus.id)
     if watch is not None:
         snap = watch.snapshot()
-        view.update(off_route=snap.off_route, distance_m=snap.distance_m, speed_kmh=snap.speed_kmh, detour=snap.detour)
+        view.update(off_route=snap.off_route, distance_m=snap.distance_m, speed_kmh=snap.speed_kmh, detour=snap.detour,
+                    passengers=snap.passengers, overloaded=snap.overloaded)
     else:
-        view.update(off_route=False, distance_m=None, speed_kmh=None, detour=None)
+        view.update(off_route=False, distance_m=None, speed_kmh=None, detour=None, passengers=None, overloaded=False)
     return view
 
 
@@ -63,11 +64,12 @@ def school_view(c: HttpContext, school_id: str) -> dict[str, Any]:
         zones.append({
             "id": zone.id, "name": zone.name, "kind": zone.kind, "min_live": zone.min_live,
             "cameras": zc.cameras if zc else 0, "live": zc.live if zc else 0, "dark": bool(zc and zc.dark),
+            "blind_spots": zc.blind_spots if zc else 0,
         })
     sc = judge.coverage.schools.get(school_id)
     return {
-        "id": school.id, "name": school.name, "offline": bool(sc and sc.offline),
-        "zones": zones,
+        "id": school.id, "name": school.name, "offline": bool(sc and sc.offline), "keeper": school.keeper or None,
+        "blind_spots": sc.blind_spots if sc else 0, "zones": zones,
         "devices": [device_view(d) for d in judge.devices() if d.school == school_id and d.kind is not DeviceKind.GPS],
         "buses": [bus_view(c, b) for b in c.registry.buses if b.school == school_id],
     }

@@ -5,8 +5,13 @@ thread that owns the judge: no locks on the per-message path. The path itself is
 decode, hand to the judge, count. No database write, lock or log line per message; bad input is logged
 at a limited rate. No exception escapes a paho callback.
 
-Alarm events arrive at QoS 1 with `manual_ack`: the PUBACK leaves only after the event is stored, and
-the session is persistent (fixed client id, clean_session false), so a crash loses none.
+The service runs two of them. The *device* connection (client id `[mqtt] client_id`, clean
+session) reads heartbeats, fixes and statuses. The *events* connection (client id
+`<client_id>-events`, persistent session, QoS 1) reads only alarm and bus events, so no heartbeat
+backlog delays a press. Events arrive with `manual_ack`: the PUBACK leaves only after the event is
+stored with its alert, so a crash loses none; one that could not be taken (too many held back while
+the database is away) is left unacknowledged, and the events connection is renewed once the held
+events are written, so the broker delivers it again.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from paho.mqtt.properties import Properties
 from devices.events import AlarmEvent, Fix, Judgement
 from devices.judge import Judge
 from devices.liveness import Device
-from devices.model import KIND_OF_SEGMENT, TOPIC_SEGMENT, DeviceKind
+from devices.model import KIND_OF_SEGMENT, DeviceKind
 from devices.payload import (
     Invalid,
     Outcome,
@@ -39,19 +44,31 @@ from devices.payload import (
     decode_status,
 )
 from monitor.config import MqttConfig, mask_url
+from monitor.mqtt.loop_socket import LoopSocket
 from monitor.mqtt.ratelog import RateLimitedLog, truncate
 
 log = logging.getLogger(__name__)
 
 _REFUSED_AUTH = {4, 5, 134, 135}  # 3.1.1: bad user/password, not authorised; 5: 0x86, 0x87
-_MAX_BATCH = 512
+RESUBSCRIBE_S = 2.0  # after a refused SUBACK
 #: The last topic level of every §2 topic the monitor reads.
 TOPIC_LEAVES = ("heartbeat", "event", "gps", "status")
+DEVICE_LEAVES = ("heartbeat", "gps", "status")
+EVENT_LEAVES = ("event",)
+EVENTS_SUFFIX = "-events"
+
+
+class Done(Protocol):
+    def __call__(self, outcome: Outcome | None, stored: bool = True) -> None:
+        """The event is stored (or known): acknowledge and count it. `stored=False`: it could not be
+        stored: never acknowledged, and the events connection is renewed once the database is back,
+        so the broker delivers it again."""
+        ...
 
 
 class Sink(Protocol):
     def judgements(self, items: list[Judgement]) -> None: ...
-    def alarm_event(self, dev: Device, ev: AlarmEvent, done: Callable[[Outcome | None], None]) -> None:
+    def alarm_event(self, dev: Device, ev: AlarmEvent, done: Done) -> None:
         """Store the event, then call `done(outcome)`; an event never stored is never acknowledged."""
         ...
     def fix(self, dev: Device, fix: Fix) -> list[Judgement]: ...
@@ -59,59 +76,70 @@ class Sink(Protocol):
 
 
 class Collector:
-    def __init__(self, cfg: MqttConfig, judge: Judge, sink: Sink, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, cfg: MqttConfig, judge: Judge, sink: Sink, clock: Callable[[], float] = time.time, *,
+                 events: bool | None = None, counts: Counter[tuple[str, str]] | None = None) -> None:
+        """`events=None`: one connection reads everything (persistent session); False: the device
+        connection; True: the events connection (`<client_id>-events`, persistent session)."""
         self.cfg = cfg
         self.judge = judge
         self.sink = sink
         self.clock = clock
+        self.events = events
+        self.leaves = TOPIC_LEAVES if events is None else EVENT_LEAVES if events else DEVICE_LEAVES
+        self.client_id = cfg.client_id + (EVENTS_SUFFIX if events else "")
+        self.persistent = events is not False
         self.root = cfg.topic_root.strip("/")
-        self.counts: Counter[tuple[str, str]] = Counter()
+        self.counts: Counter[tuple[str, str]] = Counter() if counts is None else counts
         self.connected = False
+        self._refusal_seen = False
+        self.unacked_events = 0  # events handed on but not stored: renew the session to have them again
         self.refused: str | None = None  # set when the broker refused our credentials: no more retries
+        self.subscribed = False  # every subscription granted (a refused SUBACK is never passed over)
+        self._sub_mid: int | None = None
         self.status_topic = f"{self.root}/_monitor/status"
         self._bad = RateLimitedLog(log)
-        self._topics: dict[str, Device] = {}
+        self._devices = judge.liveness.devices
         self._loop: asyncio.AbstractEventLoop | None = None
         self._misc: asyncio.TimerHandle | None = None
         self._stopping = False
         self._backoff = 1.0
         self._client = self._make_client()
-        self.index_devices()
+        self._socket = LoopSocket(self._client, progress=lambda: self._received)
 
     # ---- setup ---------------------------------------------------------------------------------
-
-    def index_devices(self) -> None:
-        """(Re)build the topic prefix -> device map from the judge's devices."""
-        self._topics = {
-            f"{self.root}/{d.school}/{TOPIC_SEGMENT[d.kind]}/{d.id}": d for d in self.judge.devices()
-        }
 
     def _make_client(self) -> mqtt.Client:
         url = urlsplit(self.cfg.url)
         v5 = self.cfg.protocol == "5"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=self.cfg.client_id,
+            client_id=self.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
+            clean_session=None if v5 else not self.persistent,
             manual_ack=True,
         )
+        self._logins: list[tuple[str, str | None]] = []
         if url.username:
-            client.username_pw_set(unquote(url.username), unquote(url.password) if url.password else None)
+            user, password = unquote(url.username), unquote(url.password) if url.password else None
+            if not self.events:
+                self._logins = [(user, password)]
+            elif self.cfg.events_user:
+                self._logins = [(self.cfg.events_user, password)]
+            else:  # broker-config's account for it; a broker with one account for the monitor: the URL's
+                self._logins = [(user + EVENTS_SUFFIX, password), (user, password)]
+            client.username_pw_set(*self._logins[0])
         if url.scheme in ("mqtts", "ssl"):
             ctx = ssl.create_default_context(cafile=self.cfg.ca_file or None)
             if self.cfg.insecure:
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
             client.tls_set_context(ctx)
-        client.will_set(self.status_topic, b"offline", qos=1, retain=True)
+        if not self.events:
+            client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_register_write
-        client.on_socket_unregister_write = self._on_unregister_write
+        client.on_subscribe = self._on_subscribe
         client.suppress_exceptions = True
         return client
 
@@ -125,6 +153,7 @@ class Collector:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._socket.attach(self._loop)
         self._loop.create_task(self._connect_loop())
         self._misc = self._loop.call_later(1.0, self._tick)
 
@@ -132,14 +161,29 @@ class Collector:
         self._stopping = True
         if self._misc:
             self._misc.cancel()
-        if self.connected:
+        if self.connected and not self.events:
             try:
                 self._client.publish(self.status_topic, b"offline", qos=1, retain=True)
                 self._client.loop_write()
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
         self._client.disconnect()
-        self._drop_socket(self._client.socket())
+        self._socket.drop(self._client.socket())
+
+    def redeliver(self) -> None:
+        """There is room again for events: when some were left unacknowledged, renew the connection
+        (the session stays) so the broker delivers them again. Done on the loop's next turn, after the
+        acknowledgements already asked for, so those leave first."""
+        if self._loop is not None and not self._stopping:
+            self._loop.call_soon(self._renew)
+
+    def _renew(self) -> None:
+        if not self.unacked_events or not self.connected or self._stopping:
+            return
+        log.warning("renewing MQTT connection %s: the broker delivers the %d events left unacknowledged again",
+                    self.client_id, self.unacked_events)
+        self.unacked_events = 0
+        self._client.disconnect()  # on_disconnect connects again
 
     async def _connect_loop(self) -> None:
         assert self._loop is not None
@@ -147,13 +191,14 @@ class Collector:
         props = None
         if self.cfg.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho ships no annotation here
-            props.SessionExpiryInterval = 3600
+            props.SessionExpiryInterval = 3600 if self.persistent else 0
         while not self._stopping and not self.connected and self.refused is None:
             try:
-                log.info("connecting to MQTT broker %s", mask_url(self.cfg.url))
+                log.info("connecting to MQTT broker %s as %s", mask_url(self.cfg.url), self.client_id)
                 await self._loop.run_in_executor(
                     None,
-                    lambda: self._client.connect(host, port, self.cfg.keepalive_s, clean_start=False, properties=props)
+                    lambda: self._client.connect(host, port, self.cfg.keepalive_s, clean_start=not self.persistent,
+                                                 properties=props)
                     if self.cfg.protocol == "5"
                     else self._client.connect(host, port, self.cfg.keepalive_s),
                 )
@@ -175,57 +220,6 @@ class Collector:
         if not self._stopping:
             self._misc = self._loop.call_later(1.0, self._tick)
 
-    # ---- socket plumbing (paho -> asyncio) -----------------------------------------------------
-
-    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_reader, sock, self._readable)
-
-    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._drop_socket(sock)
-
-    def _drop_socket(self, sock: Any) -> None:
-        if sock is None or self._loop is None:
-            return
-        try:
-            self._loop.remove_reader(sock)
-            self._loop.remove_writer(sock)
-        except (ValueError, OSError):
-            pass
-
-    def _on_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_writer, sock, self._writable)
-
-    def _on_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        try:
-            self._loop.remove_writer(sock)
-        except (ValueError, OSError):
-            pass
-
-    def _readable(self) -> None:
-        # loop_read handles about one packet a call; keep reading while packets keep coming, so one
-        # wake-up of the loop absorbs a burst.
-        client = self._client
-        for _ in range(_MAX_BATCH):
-            before = self._received
-            rc = client.loop_read()
-            if rc != mqtt.MQTT_ERR_SUCCESS or self._received == before:
-                break
-
-    def _writable(self) -> None:
-        self._client.loop_write()
-        sock: Any = self._client.socket()
-        if sock is not None and not self._client.want_write() and self._loop is not None:
-            # all written: stop being called for a writable socket. paho may have written and
-            # unregistered before the deferred add_writer ran, and a writer left on an idle socket
-            # is called on every turn of the loop (the monitor at rest spun at half a core)
-            try:
-                self._loop.remove_writer(sock)
-            except (ValueError, OSError):
-                pass
-
     # ---- connection events ---------------------------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -233,38 +227,81 @@ class Collector:
             if reason.is_failure:
                 code = reason.value
                 if code in _REFUSED_AUTH:
-                    self.refused = str(reason)
-                    log.error("MQTT broker refused the monitor's credentials (%s); not retrying", reason)
+                    self._auth_refused(reason)
+                    self._refusal_seen = True  # the disconnect that follows is the same refusal
                 else:
                     log.warning("MQTT broker refused the connection: %s", reason)
                 return
             self.connected = True
             self._backoff = 1.0
-            subs = [(f"{self.root}/+/+/+/{leaf}", 1) for leaf in TOPIC_LEAVES]
-            client.subscribe(subs)
-            client.publish(self.status_topic, b"online", qos=1, retain=True)
-            log.info("connected to MQTT broker %s (session present: %s)", mask_url(self.cfg.url), flags.session_present)
-            self.sink.link(True, self.clock())
+            self._subscribe()
+            log.info("connected to MQTT broker %s as %s (session present: %s)", mask_url(self.cfg.url),
+                     self.client_id, flags.session_present)
+            if not self.events:
+                client.publish(self.status_topic, b"online", qos=1, retain=True)
+                self.sink.link(True, self.clock())
         except Exception:  # noqa: BLE001 - never out of a paho callback
             log.exception("error handling MQTT connect")
+
+    def _subscribe(self) -> None:
+        self.subscribed = False
+        subs = [(f"{self.root}/+/+/+/{leaf}", 1) for leaf in self.leaves]
+        _, self._sub_mid = self._client.subscribe(subs)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        """A SUBACK: every filter granted, or the monitor is not ready and subscribes again (some
+        brokers, NATS's MQTT among them, refuse a subscription while a cluster node is lost)."""
+        try:
+            if mid != self._sub_mid:
+                return
+            refused = [str(r) for r in reasons if r.is_failure]
+            if not refused:
+                self.subscribed = True
+                return
+            self.subscribed = False
+            log.error("MQTT broker refused %d of %d subscriptions (%s): devices would go unheard; "
+                      "not ready, subscribing again in %.0f s", len(refused), len(reasons), ", ".join(refused),
+                      RESUBSCRIBE_S)
+            if self._loop is not None and not self._stopping:
+                self._loop.call_later(RESUBSCRIBE_S, self._resubscribe)
+        except Exception:  # noqa: BLE001 - never out of a paho callback
+            log.exception("error handling a SUBACK")
+
+    def _resubscribe(self) -> None:
+        if self.connected and not self.subscribed and not self._stopping:
+            self._subscribe()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         try:
             was = self.connected
             self.connected = False
+            self.subscribed = False
             if was and self._stopping:
                 log.info("disconnected from the MQTT broker")
+            elif was and self.events:
+                log.warning("lost the MQTT broker's events connection %s (%s)", self.client_id, reason)
             elif was:
                 log.warning("lost the MQTT broker (%s): judging no device down until it is back", reason)
                 self.sink.link(False, self.clock())
-            if reason is not None and getattr(reason, "value", 0) in _REFUSED_AUTH:
-                self.refused = str(reason)
-                log.error("MQTT broker refused the monitor's credentials (%s); not retrying", reason)
+            if reason is not None and getattr(reason, "value", 0) in _REFUSED_AUTH and self.refused is None \
+                    and not self._refusal_seen:
+                self._auth_refused(reason)
+            self._refusal_seen = False
             if not self._stopping and self.refused is None and self._loop is not None:
                 self._loop.call_later(self._backoff, lambda: self._loop.create_task(self._connect_loop()))  # type: ignore[union-attr]
                 self._backoff = min(self._backoff * 2, 30.0)
         except Exception:  # noqa: BLE001
             log.exception("error handling MQTT disconnect")
+
+    def _auth_refused(self, reason: Any) -> None:
+        if len(self._logins) > 1:
+            tried = self._logins.pop(0)[0]
+            log.warning("MQTT broker refused account %s for %s (%s); using %s", tried, self.client_id, reason,
+                        self._logins[0][0])
+            self._client.username_pw_set(*self._logins[0])
+            return
+        self.refused = str(reason)
+        log.error("MQTT broker refused the monitor's credentials (%s); not retrying", reason)
 
     # ---- messages ------------------------------------------------------------------------------
 
@@ -283,8 +320,12 @@ class Collector:
             client.ack(msg.mid, msg.qos)
 
     def handle(self, topic: str, payload: bytes, retained: bool, now: float, msg: Any = None) -> None:
-        prefix, _, leaf = topic.rpartition("/")
-        dev = self._topics.get(prefix)
+        # root/school/segment/id/leaf, looked up in the judge's own device map: no per-device topic
+        # strings kept (they were about 120 bytes a device at 200,000 devices)
+        parts = topic.split("/")
+        kind_of = KIND_OF_SEGMENT.get(parts[2]) if len(parts) == 5 and parts[0] == self.root else None
+        dev = self._devices.get((parts[1], kind_of, parts[3])) if kind_of is not None else None
+        leaf = parts[-1]
         if dev is None:
             self._unknown(topic, payload, now)
             return
@@ -343,8 +384,10 @@ class Collector:
 
         kind = dev.kind
 
-        def done(outcome: Outcome | None) -> None:
-            """The event is stored (or known): acknowledge it to the broker and count it."""
+        def done(outcome: Outcome | None, stored: bool = True) -> None:
+            if not stored:
+                self.unacked_events += 1
+                return
             ack()
             if outcome is not None:
                 self.counts[(kind, outcome)] += 1

@@ -1,12 +1,25 @@
 """The alert service: judgements and alarm events into the AlertBook, its changes and their outbox rows
 stored in one transaction, and the outbox sender delivering them.
+
+Every write goes through one ordered queue, drained by one writer task: an alarm event, its alert
+and its outbox rows are one transaction, committed before the event's `stored` callback (which
+acknowledges it to the broker). While the database refuses, the book keeps judging in memory and
+the queue holds the writes (at most `max_held_changes` alert writes and `max_held_events` events;
+past that the oldest alert writes are dropped and counted, and new events are refused unstored, so
+the broker keeps them); the writer retries every `RETRY_S` and writes them in order when it is back.
+Once every held event is written after some were refused, the `on_room` listeners are told (the
+events connection is renewed so the broker delivers the refused ones again). This follows the queue,
+not the database: a burst of redelivered events over the bound, with the database up, is taken
+again too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import aiohttp
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -18,8 +31,11 @@ from alerts.receivers import alertmanager
 from alerts.routing import Receiver, Router, alert_body
 from alerts.wording import RegistryNames
 from devices.events import AlarmEvent, Judgement
+from devices.model import DeviceKind
 from monitor.config import AlertsConfig
+from monitor.services.dbhealth import DbHealth
 from monitor.storage import alert_store
+from monitor.storage.alert_store import AlertWrite
 from monitor.storage.outbox_store import SqlOutbox
 from monitor.storage.runner import DbThread
 from monitor.tasks import cancel_and_wait, every
@@ -27,11 +43,32 @@ from monitor.tasks import cancel_and_wait, every
 log = logging.getLogger(__name__)
 TICK_S = 0.5
 ALERTMANAGER_REFRESH_S = 60.0
+RETRY_S = 1.0
+ACK_WAIT_S = 2.0
+WRITE_BATCH = 500
+MAX_HELD_CHANGES = 100_000
+MAX_HELD_EVENTS = 10_000
+UNALERTED_LOOKBACK_S = 2 * 86400.0  # stored events this recent without an alert are alerted at start
+
+#: `stored(new)` after the event's transaction: True new, False stored before, None not stored.
+Stored = Callable[[bool | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    write: AlertWrite
+    stored: Stored | None = None
 
 
 class AlertEngine:
     def __init__(self, cfg: AlertsConfig, names: RegistryNames, panels: Sequence[tuple[str, str]],
-                 receivers: Sequence[Receiver], db: DbThread, clock: Callable[[], float]) -> None:
+                 receivers: Sequence[Receiver], db: DbThread, clock: Callable[[], float],
+                 health: DbHealth | None = None, *, max_held_events: int = MAX_HELD_EVENTS,
+                 max_held_changes: int = MAX_HELD_CHANGES) -> None:
+        """`max_held_events`, `max_held_changes`: the bounds of what waits in memory while the database
+        is away (the defaults are the documented ones; tests pass small ones)."""
+        self.max_held_events = max_held_events
+        self.max_held_changes = max_held_changes
         self.book = AlertBook(
             LifecycleConfig(language=cfg.language, cancel_within_s=cfg.cancel_within_s,
                             test_overdue_s=cfg.untested_alarm_days * 86400, flap_downs=cfg.flap_count,
@@ -40,6 +77,7 @@ class AlertEngine:
             names,
         )
         self.panels = list(panels)
+        self._panel_set = set(self.panels)
         self.receivers = list(receivers)
         self.router = Router(receivers, cfg.group_window_s)
         self.db = db
@@ -48,6 +86,14 @@ class AlertEngine:
         self.sender = OutboxSender(SqlOutbox(db.db), receivers, group_window_s=cfg.group_window_s,
                                    dead_after_s=cfg.dead_letter_after_s, stats=self.stats, clock=clock,
                                    in_db=db.run)
+        self.health = health or DbHealth(clock)
+        self.held_dropped = 0  # alert writes dropped because too many were held back
+        self.events_refused = 0  # events not taken (left to the broker) because too many were held back
+        self._queue: deque[_Queued] = deque()
+        self._held_events = 0
+        self._refused_since_room = False
+        self._room_listeners: list[Callable[[], None]] = []
+        self._kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -60,14 +106,37 @@ class AlertEngine:
             self.book.note_test(school, panel, at)
         self.book.set_panels(self.panels, now)
         self._apply(self.book.set_maintenance(windows, now))
-        self._tasks = [asyncio.create_task(self.sender.run(), name="outbox"),
+        for ev in await self.db.call(alert_store.events_without_alert, now - UNALERTED_LOOKBACK_S):
+            if (ev.school, ev.device) not in self._panel_set:
+                ev = AlarmEvent(ev.school, ev.device, ev.event_id, ev.type, ev.ts, ev.received, DeviceKind.GPS)
+            log.warning("alarm %s %s/%s event %s was stored without its alert: alerting it now", ev.type, ev.school,
+                        ev.device, ev.event_id)
+            self._apply(self.book.alarm(ev, now))
+        self._tasks = [asyncio.create_task(self._writer(), name="alert-writer"),
+                       asyncio.create_task(self.sender.run(), name="outbox"),
                        every(TICK_S, self._tick, "alert-ticker")]
         if any(r.kind == "alertmanager" for r in self.receivers):
             self._tasks.append(every(ALERTMANAGER_REFRESH_S, self._alertmanager_refresh, "alertmanager-refresh"))
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
-        self._tasks = []
+        tasks, self._tasks = self._tasks, []
+        await cancel_and_wait(tasks[1:])
+        if self._queue and not self.health.down:  # what is queued leaves before the writer stops
+            self._kick.set()
+            try:
+                await asyncio.wait_for(self._drained(), timeout=5.0)
+            except TimeoutError:
+                log.warning("stopping with %d alert writes not stored", len(self._queue))
+        await cancel_and_wait(tasks[:1])
+
+    async def _drained(self) -> None:
+        while self._queue and not self.health.down:
+            await asyncio.sleep(0.01)
+
+    @property
+    def held(self) -> int:
+        """Writes waiting for the database (alert changes and events)."""
+        return len(self._queue)
 
     def _tick(self) -> None:
         self._apply(self.book.tick(self.clock()))
@@ -93,14 +162,39 @@ class AlertEngine:
         if items:
             self._apply(self.book.judge(items, self.clock()))
 
-    def on_alarm_event(self, ev: AlarmEvent) -> None:
-        self._apply(self.book.alarm(ev, self.clock()))
+    def on_room(self, listener: Callable[[], None]) -> None:
+        """`listener()` once the held events are all written after some were refused."""
+        self._room_listeners.append(listener)
+
+    def on_alarm_event(self, ev: AlarmEvent, stored: Stored) -> None:
+        """Alert the event and store both in one transaction; then `stored(new)`. Refused (None, at
+        once) while too many events wait for the database: the broker keeps it."""
+        if self._held_events >= self.max_held_events:
+            self.events_refused += 1
+            self._refused_since_room = True
+            stored(None)
+            return
+        changes = self.book.alarm(ev, self.clock())
+        self._held_events += 1
+        self._queue.append(_Queued(AlertWrite(changes, self.router.route(changes), ev), stored))
+        self._kick.set()
 
     async def ack(self, alert_id: str, actor: str, note: str | None) -> Alert:
-        """Acknowledge; raises `alerts.lifecycle.UnknownAlert` when it is not open."""
+        """Acknowledge; raises `alerts.lifecycle.UnknownAlert` when it is not open. The change is
+        queued like any other (held back, not lost, while the database is away)."""
         changes = self.book.ack(alert_id, actor, self.clock(), note)
-        await self.db.call(alert_store.store_changes, changes, self.router.route(changes))
-        self.sender.wake()
+        if changes:
+            done: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+            def stored(new: bool | None) -> None:
+                if not done.done():
+                    done.set_result(new)
+
+            self._queue.append(_Queued(AlertWrite(changes, self.router.route(changes)), stored))
+            self._kick.set()
+            try:  # answer once it is stored, as before; while the database is away, at once (held back)
+                await asyncio.wait_for(asyncio.shield(done), ACK_WAIT_S)
+            except TimeoutError:
+                log.warning("acknowledgement of %s held back: the database is not taking writes", alert_id)
         found = changes[-1].alert if changes else self.book.get(alert_id)
         assert found is not None
         return found
@@ -114,15 +208,56 @@ class AlertEngine:
     def _apply(self, changes: list[AlertChange]) -> None:
         if not changes:
             return
-        notices = self.router.route(changes)
-        task = asyncio.get_running_loop().create_task(self.db.call(alert_store.store_changes, changes, notices))
-        task.add_done_callback(self._stored)
+        self._queue.append(_Queued(AlertWrite(changes, self.router.route(changes))))
+        if len(self._queue) - self._held_events > self.max_held_changes:
+            self._drop_oldest_changes()
+        self._kick.set()
 
-    def _stored(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or task.exception() is not None:
-            log.error("could not store alert changes: %s", None if task.cancelled() else task.exception())
-            return
-        self.sender.wake()
+    def _drop_oldest_changes(self) -> None:
+        for i, item in enumerate(self._queue):
+            if item.write.event is None:
+                del self._queue[i]
+                self.held_dropped += 1
+                if self.held_dropped == 1 or self.held_dropped % 10_000 == 0:
+                    log.error("%d held-back alert writes dropped: more than %d waited for the database",
+                              self.held_dropped, self.max_held_changes)
+                return
+
+    async def _writer(self) -> None:
+        """Store the queue in order, a batch per transaction; retry while the database refuses."""
+        while True:
+            if not self._queue:
+                self._kick.clear()
+                await self._kick.wait()
+            while self._queue:
+                batch = [self._queue[i] for i in range(min(WRITE_BATCH, len(self._queue)))]
+                try:
+                    news = await self.db.call(alert_store.store_writes, [q.write for q in batch])
+                except Exception as exc:  # noqa: BLE001 - held back; retried below
+                    self.health.failed("alert writes", exc, len(self._queue))
+                    await asyncio.sleep(RETRY_S)
+                    continue
+                for _ in batch:
+                    self._queue.popleft()
+                self.health.succeeded()
+                for q, new in zip(batch, news, strict=True):
+                    if q.write.event is not None:
+                        self._held_events -= 1
+                        if not new:
+                            self.book.forget_event(q.write.event)  # alerted when it was first stored
+                    if q.stored is not None:
+                        try:
+                            q.stored(new)
+                        except Exception:  # noqa: BLE001
+                            log.exception("alarm event callback failed")
+                self.sender.wake()
+                if self._refused_since_room and self._held_events == 0:
+                    self._refused_since_room = False
+                    for listener in self._room_listeners:
+                        try:
+                            listener()
+                        except Exception:  # noqa: BLE001
+                            log.exception("room listener failed")
 
     # ---- metrics ---------------------------------------------------------------------------------
 
@@ -145,3 +280,15 @@ class AlertEngine:
         for receiver, n in self.stats.queue_depth.items():
             depth.add_metric([receiver], n)
         yield depth
+        held = GaugeMetricFamily("campus_held_back", "Writes waiting in memory for the database", labels=["what"])
+        held.add_metric(["alert_changes"], len(self._queue) - self._held_events)
+        held.add_metric(["alarm_events"], self._held_events)
+        yield held
+        lost = CounterMetricFamily("campus_held_back_overflow", "Held-back writes over the bound: alert writes "
+                                   "dropped, alarm events left unacknowledged to the broker", labels=["what"])
+        lost.add_metric(["alert_changes"], self.held_dropped)
+        lost.add_metric(["alarm_events"], self.events_refused)
+        yield lost
+        up = GaugeMetricFamily("campus_database_up", "1 while the database takes the service's writes")
+        up.add_metric([], 0 if self.health.down else 1)
+        yield up

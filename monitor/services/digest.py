@@ -84,14 +84,14 @@ class DigestService:
 
     def build(self, rows: DayRows, day_start: float, day_end: float, language: str) -> Digest:
         return pure.build_digest(rows.down, rows.transitions, rows.alarms, rows.tickets,
-                                 day_start, day_end, self.names, language)
+                                 day_start, day_end, self.names, language, rows.history, rows.entries)
 
     async def run_once(self, now: float) -> dict[str, bool]:
         """Queue the digest of the 24 h before `now` for every bureau receiver.
 
         Returns, per receiver, whether it was queued now (False: this day's digest was queued before)."""
         day_start, day_end = now - DAY_S, now
-        rows = await self.db.call(read_day, day_start, day_end)
+        rows = await self.db.call(read_day, day_start, day_end, list(self.names.schools))
         digests: dict[str, Digest] = {}
         queued: dict[str, bool] = {}
         for receiver in self.receivers:

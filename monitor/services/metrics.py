@@ -1,26 +1,47 @@
-"""Prometheus metrics (contract §6), built fresh at each scrape from the service's state.
+"""Prometheus metrics (contract §6), built fresh from the service's state.
 
 Every part that has figures offers a `metrics()` generator of metric families; `metrics_registry`
 registers each of them, one way, in the service's own `CollectorRegistry`. No gauge objects kept in
 step by hand, and no stale series after a device leaves the registry.
+
+The /metrics body is an `Exposition`: the per-device series (hundreds of thousands of lines at
+province scale) are written as text in slices of `SLICE` devices, and the loop is given back
+between slices, so a scrape never holds the loop for more than a millisecond or two and an alarm
+press is never queued behind one. The body is cached: at most one build is in flight (scrapes that
+come meanwhile wait for it), and a body younger than `min(max_age_s, AGE_PER_BUILD * build time)`
+is served as is, so back-to-back scrapers cost at most about a tenth of the loop while a small
+registry is always answered fresh. A gzip copy is made off the loop (zlib lets go of the GIL) when
+a scraper asks for it. `[metrics] per_device = false` leaves out the per-device series
+(`campus_device_up`, `campus_device_last_seen_timestamp_seconds`) and exports per-school counts
+instead (`campus_school_devices{school,kind,state}`): for registries so large that a per-device
+series per instance is more than Prometheus should hold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import asyncio
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from devices.judge import Judge
-from devices.liveness import LIVE_STATES, State
+from devices.liveness import LIVE_STATES, Device, State
 from devices.model import DeviceKind
 
 _DEVICE_LABELS = ["school", "kind", "device", "zone"]
+SLICE = 500  # devices written between two returns to the loop
+AGE_PER_BUILD = 10.0  # a cached body is fresh for this many times the last build's duration (capped)
 
 
 MetricSource = Callable[[], Iterable[Metric]]
+#: Exposition text in slices: each item is complete lines; the builder yields the loop between items.
+TextSource = Callable[[], Iterator[str]]
 
 
 class Families(Collector):
@@ -41,35 +62,72 @@ def metrics_registry(sources: Iterable[MetricSource]) -> CollectorRegistry:
 
 
 class DeviceMetrics:
-    """Devices, zones, schools, alarm events and the collector's message counts (contract §6)."""
+    """Devices, zones, schools, alarm events and the collector's message counts (contract §6).
+
+    `text()` writes the per-device series in slices; `metrics()` the rest as metric families.
+    `owns(school)` limits both to the schools this instance judges (every school by default)."""
 
     def __init__(self, judge: Judge, alarm_counts: Mapping[tuple[str, str, str], int],
-                 message_counts: Mapping[tuple[str, str], int], connected: Callable[[], bool]) -> None:
+                 message_counts: Mapping[tuple[str, str], int], connected: Callable[[], bool], *,
+                 per_device: bool = True, owns: Callable[[str], bool] | None = None) -> None:
         self.judge = judge
         self.alarm_counts = alarm_counts
         self.message_counts = message_counts
         self.connected = connected
+        self.per_device = per_device
+        self.owns = owns
+
+    def _devices(self) -> list[Device]:
+        devices = list(self.judge.devices())  # one C-level copy: the slices below may outlive a change
+        owns = self.owns
+        return devices if owns is None else [d for d in devices if owns(d.school)]
+
+    def text(self) -> Iterator[str]:
+        """`campus_device_up` and `campus_device_last_seen_timestamp_seconds` as exposition text.
+        Registry ids, zones and kinds never need label escaping (devices.registry's patterns)."""
+        if not self.per_device:
+            return
+        devices = self._devices()
+        yield ("# HELP campus_device_up 1 when the device is up or faulty, 0 when down or unknown\n"
+               "# TYPE campus_device_up gauge\n")
+        for i in range(0, len(devices), SLICE):
+            yield "".join(
+                f'campus_device_up{{school="{d.school}",kind="{d.kind}",device="{d.id}",zone="{d.zone or ""}"}} '
+                f'{"1.0" if d.state in LIVE_STATES else "0.0"}\n'
+                for d in devices[i:i + SLICE])
+        yield ("# HELP campus_device_last_seen_timestamp_seconds When the device was last heard (Unix seconds)\n"
+               "# TYPE campus_device_last_seen_timestamp_seconds gauge\n")
+        for i in range(0, len(devices), SLICE):
+            yield "".join(
+                f'campus_device_last_seen_timestamp_seconds{{school="{d.school}",kind="{d.kind}",device="{d.id}",'
+                f'zone="{d.zone or ""}"}} {floatToGoString(d.last_seen)}\n'  # type: ignore[no-untyped-call]
+                for d in devices[i:i + SLICE] if d.last_seen is not None)
 
     def metrics(self) -> Iterator[Metric]:
         judge = self.judge
-        up = GaugeMetricFamily("campus_device_up", "1 when the device is up or faulty, 0 when down or unknown", labels=_DEVICE_LABELS)
-        seen = GaugeMetricFamily("campus_device_last_seen_timestamp_seconds", "When the device was last heard (Unix seconds)", labels=_DEVICE_LABELS)
+        owns = self.owns or (lambda school: True)
         counts: dict[tuple[str, str], int] = {}
-        for dev in judge.devices():
-            labels = [dev.school, str(dev.kind), dev.id, dev.zone or ""]
-            up.add_metric(labels, 1.0 if dev.state in LIVE_STATES else 0.0)
-            if dev.last_seen is not None:
-                seen.add_metric(labels, dev.last_seen)
+        per_school: dict[tuple[str, str, str], int] = {}
+        for dev in self._devices():
             k = (str(dev.kind), str(dev.state))
             counts[k] = counts.get(k, 0) + 1
-        yield up
-        yield seen
+            if not self.per_device:
+                ks = (dev.school, *k)
+                per_school[ks] = per_school.get(ks, 0) + 1
+        if not self.per_device:
+            schools = GaugeMetricFamily("campus_school_devices", "Devices of the school by kind and state",
+                                        labels=["school", "kind", "state"])
+            for (school, kind, state), n in per_school.items():
+                schools.add_metric([school, kind, state], n)
+            yield schools
 
         zl = ["school", "zone", "zone_kind"]
         live = GaugeMetricFamily("campus_zone_live_cameras", "Cameras up or faulty in the zone", labels=zl)
         total = GaugeMetricFamily("campus_zone_cameras", "Cameras registered in the zone", labels=zl)
         dark = GaugeMetricFamily("campus_zone_dark", "1 when the zone has fewer live cameras than its min_live", labels=zl)
         for (school, zone_id), zc in judge.coverage.zones.items():
+            if not owns(school):
+                continue
             labels = [school, zone_id, zc.zone.kind]
             live.add_metric(labels, zc.live)
             total.add_metric(labels, zc.cameras)
@@ -80,21 +138,23 @@ class DeviceMetrics:
         blind = GaugeMetricFamily("campus_blind_spots", "Dormitory cameras down or unreachable (blind spots)",
                                   labels=["school", "zone"])
         for zc in judge.coverage.blind_spot_zones():
-            blind.add_metric([zc.school, zc.zone.id], zc.blind_spots)
+            if owns(zc.school):
+                blind.add_metric([zc.school, zc.zone.id], zc.blind_spots)
         yield blind
 
         offline = GaugeMetricFamily("campus_school_offline", "1 when every camera and alarm panel of the school is down", labels=["school"])
         for school, sc in judge.coverage.schools.items():
-            offline.add_metric([school], 1.0 if sc.offline else 0.0)
+            if owns(school):
+                offline.add_metric([school], 1.0 if sc.offline else 0.0)
         yield offline
 
         events = CounterMetricFamily("campus_alarm_events", "Alarm panel events stored", labels=["school", "device", "type"])
-        for (school, device, kind), n in self.alarm_counts.items():
+        for (school, device, kind), n in list(self.alarm_counts.items()):
             events.add_metric([school, device, kind], n)
         yield events
 
         msgs = CounterMetricFamily("campus_messages", "MQTT messages by outcome", labels=["kind", "outcome"])
-        for (kind, outcome), n in self.message_counts.items():
+        for (kind, outcome), n in list(self.message_counts.items()):
             msgs.add_metric([str(kind), str(outcome)], n)
         yield msgs
 
@@ -105,3 +165,72 @@ class DeviceMetrics:
             for state in State:
                 devices.add_metric([str(kind), str(state)], counts.get((str(kind), str(state)), 0))
         yield devices
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """One built exposition, kept gzipped only (a few MiB where the text is tens), in pieces that are
+    never joined into one large buffer; and when it was built."""
+
+    gzip: tuple[bytes, ...]
+    built: float
+
+    def text(self) -> bytes:
+        """The plain text, for a scraper that does not take gzip (made off the loop by the caller)."""
+        return zlib.decompress(b"".join(self.gzip), 31)
+
+
+class Exposition:
+    """The /metrics body: text sources written in slices with the loop given back between them, then
+    the metric-family registry, compressed piece by piece on a worker thread while the loop writes
+    the next piece (zlib lets go of the GIL); cached (see the module's docstring)."""
+
+    def __init__(self, texts: Sequence[TextSource], families: CollectorRegistry, *, max_age_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.texts = list(texts)
+        self.families = families
+        self.max_age_s = max_age_s
+        self.clock = clock
+        self.last_build_s = 0.0
+        self.builds = 0
+        self._body: Body | None = None
+        self._building: asyncio.Future[Body] | None = None
+
+    async def body(self) -> Body:
+        body = self._body
+        fresh_for = min(self.max_age_s, AGE_PER_BUILD * self.last_build_s)
+        if body is None or self.clock() - body.built > fresh_for:
+            body = await self._build()
+        return body
+
+    async def _build(self) -> Body:
+        if self._building is None:
+            self._building = asyncio.ensure_future(self._write())
+            self._building.add_done_callback(self._built)
+        return await asyncio.shield(self._building)
+
+    def _built(self, fut: asyncio.Future[Body]) -> None:
+        self._building = None
+        if not fut.cancelled() and fut.exception() is None:
+            self._body = fut.result()
+
+    async def _write(self) -> Body:
+        started = self.clock()
+        loop = asyncio.get_running_loop()
+        z = zlib.compressobj(1, zlib.DEFLATED, 31)  # level 1: the text is repetitive; wbits 31: gzip
+        out: list[bytes] = []
+        zipping: asyncio.Future[bytes] | None = None
+        for source in self.texts:
+            for text in source():
+                if zipping is not None:
+                    out.append(await zipping)  # the loop is given back here, too
+                zipping = loop.run_in_executor(None, z.compress, text.encode()) if text else None
+                if zipping is None:
+                    await asyncio.sleep(0)
+        if zipping is not None:
+            out.append(await zipping)
+        out.append(z.compress(generate_latest(self.families)))
+        out.append(z.flush())
+        self.builds += 1
+        self.last_build_s = self.clock() - started
+        return Body(tuple(p for p in out if p), self.clock())

@@ -3,7 +3,8 @@ timer, stores every change (with its note and an audit row) through `monitor.sto
 and keeps the figures for `/metrics`.
 
 Threads: the book lives on the asyncio loop; storage runs on the database thread. Changes are
-queued and written in order; one the database refused is kept and written at the next tick.
+queued and written in order; one the database refused is kept and written at the next tick. A
+refusal is told to `DbHealth` (one log line per outage for the whole service), not logged per try.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from devices.judge import Judge
 from devices.liveness import LIVE_STATES, State
 from devices.model import Registry
 from monitor.config import TicketsConfig
+from monitor.services.dbhealth import DbHealth
 from monitor.storage.audit_store import Actor
 from monitor.storage.runner import DbThread
 from monitor.storage.ticket_store import load_open, load_repair_times, save_changes
@@ -39,11 +41,12 @@ class TicketDesk:
     """The running ticket rules; `start()`/`stop()` run its timer."""
 
     def __init__(self, cfg: TicketsConfig, registry: Registry, judge: Judge, db: DbThread,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], health: DbHealth | None = None) -> None:
         self.registry = registry
         self.judge = judge
         self.db = db
         self.clock = clock
+        self.health = health or DbHealth(clock)
         self.book = TicketBook(TicketRules(cfg.open_after_s, cfg.verify_s, cfg.reopen_after_s))
         self.repair_times: list[float] = []
         self._unsaved: list[tuple[TicketChange, Actor]] = []
@@ -74,7 +77,10 @@ class TicketDesk:
 
     async def _tick(self) -> None:
         self._take(self.book.tick(self.clock()), RULES_ACTOR)
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception:  # noqa: BLE001 - told to DbHealth; kept and written at a later tick
+            pass
 
     # -- inputs --
 
@@ -108,10 +114,11 @@ class TicketDesk:
                 return
             try:
                 await self.db.call(save_changes, items)
-            except Exception:
+            except Exception as exc:
                 self._unsaved[:0] = items
-                log.exception("could not store %d ticket changes; will retry", len(items))
+                self.health.failed("ticket changes", exc, len(self._unsaved))
                 raise
+            self.health.succeeded()
 
     # -- crew actions (raise alerts.tickets.TicketError) --
 

@@ -1,9 +1,10 @@
 """The device watch: the judge run on the event loop, fed by the MQTT collector.
 
 It is the collector's sink: heartbeats are judged there, and what comes here are the judge's
-judgements (handed to their listeners: alerts and tickets), alarm events (stored before they are
-acknowledged to the broker, then handed to the alert listeners), GPS fixes (to the bus watches) and
-the broker link going up or down. Its timers sweep liveness deadlines (every 0.2 s), tick the bus
+judgements (handed to their listeners: alerts and tickets), alarm events (handed to the alert
+service, which stores each with its alert in one transaction; acknowledged to the broker only then),
+GPS fixes (to the bus watches) and the broker link going up or down. While the database is away,
+device states and the judgement log wait in memory (the log at most `MAX_PENDING_JUDGEMENTS`). Its timers sweep liveness deadlines (every 0.2 s), tick the bus
 rules (every 1 s), and persist device states and judgements in batches (every `persist_every_s`).
 """
 
@@ -17,11 +18,12 @@ from collections.abc import Callable, Sequence
 from devices.events import AlarmEvent, Fix, Judgement
 from devices.judge import Judge
 from devices.liveness import Device, Restored, State
-from devices.model import DeviceKind
 from devices.payload import Outcome
+from monitor.mqtt.collector import Done
 from monitor.services.buses import BusDesk
+from monitor.services.dbhealth import DbHealth
 from monitor.storage.device_store import DeviceStateRow, load_device_states, save_device_states
-from monitor.storage.event_store import store_alarm_event, store_judgements
+from monitor.storage.event_store import store_judgements
 from monitor.storage.runner import DbThread
 from monitor.tasks import cancel_and_wait, every
 
@@ -30,22 +32,27 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 0.2
 BUS_TICK_S = 1.0
 _SEEN_EVENTS = 10_000
+MAX_PENDING_JUDGEMENTS = 100_000
+PERSIST_CHUNK = 2000  # device states per write
 
 JudgementListener = Callable[[list[Judgement]], None]
-EventListener = Callable[[AlarmEvent], None]
+#: Store an event with its alert, then call back with True (new), False (stored before) or None (not stored).
+EventSink = Callable[[AlarmEvent, Callable[[bool | None], None]], None]
 
 
 class DeviceWatch:
     def __init__(self, judge: Judge, buses: BusDesk, db: DbThread, clock: Callable[[], float], *,
                  persist_every_s: float, listeners: Sequence[JudgementListener] = (),
-                 event_listeners: Sequence[EventListener] = ()) -> None:
+                 events: EventSink | None = None, health: DbHealth | None = None) -> None:
         self.judge = judge
         self.buses = buses
         self.db = db
         self.clock = clock
         self.persist_every_s = persist_every_s
         self.listeners: list[JudgementListener] = list(listeners)
-        self.event_listeners: list[EventListener] = list(event_listeners)
+        self.events = events
+        self.health = health or DbHealth(clock)
+        self.judgements_dropped = 0
         self.alarm_counts: Counter[tuple[str, str, str]] = Counter()
         self.db_ok = False
         self._pending: list[Judgement] = []
@@ -56,7 +63,7 @@ class DeviceWatch:
 
     async def restore(self) -> None:
         """Device states as stored: a device is judged on the time it had left (see devices.liveness)."""
-        saved = await self.db.call(load_device_states)
+        saved = await self.db.call(load_device_states, True)
         self.judge.restore(
             {key: Restored(State(row.state), row.last_seen, row.state_since) for key, row in saved.items()
              if row.state in State.__members__.values()},
@@ -77,6 +84,12 @@ class DeviceWatch:
         self._tasks = []
         await self.persist()
 
+    @property
+    def held_judgements(self) -> list[Judgement]:
+        """Judgements waiting for the database (the log is written every `persist_every_s`: only
+        counted as held back once a write failed)."""
+        return self._pending if not self.db_ok else []
+
     # ---- timers --------------------------------------------------------------------------------
 
     def _sweep(self) -> None:
@@ -92,24 +105,35 @@ class DeviceWatch:
     async def persist(self) -> None:
         """Save changed device states and the judgements since the last save; kept for the next try
         when the database refuses."""
-        rows = [
-            DeviceStateRow(d.school, str(d.kind), d.id, str(d.state), d.last_seen, d.since)
-            for d in self.judge.liveness.take_dirty()
-        ]
+        dirty = self.judge.liveness.take_dirty()
         pending, self._pending = self._pending, []
+        done = 0
+        pending_count = len(pending)
         try:
-            if rows:
-                await self.db.call(save_device_states, rows)
+            # short writes, each a slice's rows only: a press's write never waits long behind, and
+            # 200,000 rows at once never sit in memory
+            for i in range(0, len(dirty), PERSIST_CHUNK):
+                await self.db.call(save_device_states, [
+                    DeviceStateRow(d.school, str(d.kind), d.id, str(d.state), d.last_seen, d.since)
+                    for d in dirty[i:i + PERSIST_CHUNK]])
+                done = i + PERSIST_CHUNK
             if pending:
                 await self.db.call(store_judgements, pending)
-            self.db_ok = True
-        except Exception:  # noqa: BLE001
+                pending = []
+            if dirty or pending_count:  # only a write that was made says the database is back
+                self.db_ok = True
+                self.health.succeeded()
+        except Exception as exc:  # noqa: BLE001 - kept for the next try
             self.db_ok = False
-            log.exception("could not save device states to the database; will retry")
-            for dev in (self.judge.liveness.devices.get((r.school, DeviceKind(r.kind), r.id)) for r in rows):
-                if dev is not None:
-                    self.judge.liveness.dirty.add(dev)
+            live = self.judge.liveness.devices
+            self.judge.liveness.dirty.update(d for d in dirty[done:] if live.get(d.spec.key) is d)
             self._pending[:0] = pending
+            over = len(self._pending) - MAX_PENDING_JUDGEMENTS
+            if over > 0:
+                del self._pending[:over]
+                self.judgements_dropped += over
+            self.health.failed("device states and judgement log", exc,
+                               len(self._pending) + len(self.judge.liveness.dirty))
 
     # ---- the collector's sink ------------------------------------------------------------------
 
@@ -124,7 +148,7 @@ class DeviceWatch:
             except Exception:  # noqa: BLE001
                 log.exception("judgement listener failed")
 
-    def alarm_event(self, dev: Device, ev: AlarmEvent, done: Callable[[Outcome | None], None]) -> None:
+    def alarm_event(self, dev: Device, ev: AlarmEvent, done: Done) -> None:
         key = (ev.school, ev.device, ev.event_id)
         if key in self._seen_events:
             done(Outcome.DUPLICATE)
@@ -132,15 +156,15 @@ class DeviceWatch:
         found = self.judge.beat(dev, ev.received)  # an event proves the panel is alive
         if found:
             self.judgements(found)
-        asyncio.get_running_loop().create_task(self._store_event(ev, done))
-
-    async def _store_event(self, ev: AlarmEvent, done: Callable[[Outcome | None], None]) -> None:
-        key = (ev.school, ev.device, ev.event_id)
-        try:
-            new = await self.db.call(store_alarm_event, ev)
-        except Exception:  # noqa: BLE001 - not acknowledged: the broker delivers it again
-            log.exception("could not store alarm event %s of %s; not acknowledged", ev.event_id, ev.device)
+        if self.events is None:
             return
+        self.events(ev, lambda new: self._stored_event(ev, new, done))
+
+    def _stored_event(self, ev: AlarmEvent, new: bool | None, done: Done) -> None:
+        if new is None:  # not stored: never acknowledged, the broker delivers it again
+            done(None, False)
+            return
+        key = (ev.school, ev.device, ev.event_id)
         self._seen_events[key] = None
         if len(self._seen_events) > _SEEN_EVENTS:
             self._seen_events.popitem(last=False)
@@ -150,11 +174,6 @@ class DeviceWatch:
         done(Outcome.ACCEPTED)
         self.alarm_counts[(ev.school, ev.device, ev.type)] += 1
         log.info("alarm %s %s/%s event %s", ev.type, ev.school, ev.device, ev.event_id)
-        for listener in self.event_listeners:
-            try:
-                listener(ev)
-            except Exception:  # noqa: BLE001
-                log.exception("alarm event listener failed")
 
     def fix(self, dev: Device, fix: Fix) -> list[Judgement]:
         return self.buses.on_fix(dev, fix)

@@ -3,12 +3,14 @@ maintenance windows, and the queries the API and pages make of them.
 
 `record_changes(session, changes, notices)` runs in the caller's transaction (the one that stores
 the alert change), so an alert change and its messages are stored together or not at all.
+`store_writes` stores a run of them, alarm events with their alerts, in one transaction: an event
+is never stored without its alert and outbox rows, nor they without it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from alerts.model import Alert, AlertChange, AlertState, ChangeKind, MaintenanceWindow
 from alerts.routing import Notice
+from devices.events import AlarmEvent
 from monitor.storage.alert_tables import (
     AlertHistoryRecord,
     AlertRecord,
@@ -23,6 +26,7 @@ from monitor.storage.alert_tables import (
     OutboxRecord,
 )
 from monitor.storage.db import Database
+from monitor.storage.event_store import ALARM_EVENTS, insert_alarm_event
 from monitor.storage.query import where_given
 
 
@@ -131,6 +135,43 @@ def load_maintenance(session: Session, now: float) -> list[MaintenanceWindow]:
 
 
 # ---- for the API and pages -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlertWrite:
+    """Alert changes and their outbox rows, and the alarm event they come from (if any)."""
+
+    changes: Sequence[AlertChange]
+    notices: Sequence[Notice]
+    event: AlarmEvent | None = None
+
+
+def store_writes(db: Database, writes: Sequence[AlertWrite]) -> list[bool]:
+    """Store the writes in order in one transaction. For each: whether its event is new (True when it
+    has none). The changes of an event that was stored before are not stored again: the event was
+    alerted when it was first stored."""
+    out: list[bool] = []
+    with db.session() as s:
+        for w in writes:
+            new = True if w.event is None else insert_alarm_event(s, db.dialect, w.event)
+            if new:
+                record_changes(s, w.changes, w.notices)
+            out.append(new)
+    return out
+
+
+def events_without_alert(db: Database, since: float) -> list[AlarmEvent]:
+    """Presses and tampers received since `since` that have no alert (stored by a version that wrote
+    the alert later, and cut off by a crash in between): to be alerted at start. Oldest first; the
+    event's kind is left to the caller (ALARM here)."""
+    e = ALARM_EVENTS.c
+    alerted = select(AlertRecord.id).where(AlertRecord.event_id == e.event_id, AlertRecord.school == e.school,
+                                           AlertRecord.subject == e.device).exists()
+    with db.begin() as conn:
+        rows = conn.execute(select(e.school, e.device, e.event_id, e.type, e.ts, e.received)
+                            .where(e.received >= since, e.type.in_(("press", "tamper")), ~alerted)
+                            .order_by(e.received, e.id)).all()
+    return [AlarmEvent(r.school, r.device, r.event_id, r.type, r.ts, r.received) for r in rows]
 
 
 def store_changes(db: Database, changes: list[AlertChange], notices: list[Notice]) -> None:

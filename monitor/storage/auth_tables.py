@@ -23,6 +23,7 @@ class TokenRecord(Base):
     digest: Mapped[str] = mapped_column(Text, unique=True)
     created: Mapped[float] = mapped_column(Double)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires: Mapped[float | None] = mapped_column(Double, nullable=True)  # Unix seconds; None: never
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,18 +34,27 @@ class TokenInfo:
     schools: list[str]
     created: float
     revoked: bool
+    expires: float | None = None
+
+    def state(self, now: float) -> str:
+        if self.revoked:
+            return "revoked"
+        return "expired" if self.expires is not None and self.expires <= now else "active"
 
 
-def create_token(db: Database, role: str, schools: list[str], name: str = "") -> tuple[TokenInfo, str]:
+def create_token(db: Database, role: str, schools: list[str], name: str = "",
+                 expires_in_s: float | None = None) -> tuple[TokenInfo, str]:
     token = new_token()
+    now = time.time()
     with db.session() as s:
         rec = TokenRecord(
             name=name or role,
             role=role,
             schools=sorted(schools),
             digest=digest(token),
-            created=time.time(),
+            created=now,
             revoked=False,
+            expires=None if expires_in_s is None else now + expires_in_s,
         )
         s.add(rec)
         s.flush()
@@ -68,14 +78,18 @@ def revoke_token(db: Database, token_id: int) -> bool:
         return True
 
 
-def find_principal(db: Database, token: str) -> Principal | None:
+def find_principal(db: Database, token: str, now: float | None = None) -> Principal | None:
+    """The token's principal; None when it is unknown, revoked or expired at `now`."""
     d = digest(token)
+    now = time.time() if now is None else now
     with db.session() as s:
         rec = s.scalars(select(TokenRecord).where(TokenRecord.digest == d)).first()
         if rec is None or rec.revoked or not same_digest(rec.digest, d):
+            return None
+        if rec.expires is not None and rec.expires <= now:
             return None
         return Principal(rec.id, rec.name, rec.role, frozenset(rec.schools))
 
 
 def _info(rec: TokenRecord) -> TokenInfo:
-    return TokenInfo(rec.id, rec.name, rec.role, list(rec.schools), rec.created, bool(rec.revoked))
+    return TokenInfo(rec.id, rec.name, rec.role, list(rec.schools), rec.created, bool(rec.revoked), rec.expires)

@@ -138,13 +138,14 @@ class Database:
             return sorted(MigrationContext.configure(conn).get_current_heads())
 
     def ping(self) -> bool:
-        """Is the database reachable? Never raises; logs why not."""
+        """Is the database reachable? Never raises; says why not at debug level (an outage is logged
+        once by the service, not once per probe)."""
         try:
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("SELECT 1")
             return True
         except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-            log.warning("database %s unreachable: %s", self.safe_url, getattr(exc, "orig", None) or exc)
+            log.debug("database %s unreachable: %s", self.safe_url, getattr(exc, "orig", None) or exc)
             return False
 
     @contextmanager

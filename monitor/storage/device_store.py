@@ -106,8 +106,10 @@ def save_device_states(db: Database, rows: Iterable[DeviceStateRow]) -> int:
     return len(latest)
 
 
-def load_device_states(db: Database) -> dict[tuple[str, DeviceKind, str], DeviceStateRow]:
-    """Every registered device's stored state, keyed like `DeviceSpec.key`."""
+def load_device_states(db: Database, heard_only: bool = False) -> dict[tuple[str, DeviceKind, str], DeviceStateRow]:
+    """Every registered device's stored state, keyed like `DeviceSpec.key`; with `heard_only`,
+    devices never heard (`unknown`, no last_seen: a fresh import) are left out (they start
+    `unknown` anyway, and a start after importing 200,000 devices need not read them)."""
     columns = (
         DEVICES.c.school,
         DEVICES.c.kind,
@@ -117,8 +119,11 @@ def load_device_states(db: Database) -> dict[tuple[str, DeviceKind, str], Device
         DEVICES.c.state_since,
     )
     out: dict[tuple[str, DeviceKind, str], DeviceStateRow] = {}
+    query = select(*columns)
+    if heard_only:
+        query = query.where(~((DEVICES.c.state == "unknown") & DEVICES.c.last_seen.is_(None)))
     with db.begin() as conn:
-        for school, kind, dev_id, state, last_seen, since in conn.execute(select(*columns)):
+        for school, kind, dev_id, state, last_seen, since in conn.execute(query):
             row = DeviceStateRow(school, DeviceKind(kind), dev_id, state, last_seen, since)
             out[(school, row.kind, dev_id)] = row  # type: ignore[index]
     return out

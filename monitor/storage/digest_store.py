@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from alerts.digest import AlarmPress, DownDevice, TicketTimes, Transition
+from devices.availability import StateChange
 from monitor.storage.db import Database
+from monitor.storage.history_store import read_history
 from monitor.storage.tables import AlarmEventRecord, DeviceRecord, JudgementRecord
 from monitor.storage.ticket_tables import TicketRecord
+from monitor.storage.watchlog_store import entry_times
 
-_RULES = ("zone_dark", "bus_off_route", "bus_overspeed")
+_RULES = ("bus_off_route", "bus_overspeed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,24 +24,18 @@ class DayRows:
     transitions: list[Transition]
     alarms: list[AlarmPress]
     tickets: list[TicketTimes]
+    history: dict[tuple[str, str, str], list[StateChange]]  # state changes of the day, each led by the one before
+    entries: list[tuple[str, float]]  # (school, time) of keeper entries
 
 
-def read_day(db: Database, day_start: float, day_end: float) -> DayRows:
-    """The rows a digest needs (runs on the database thread)."""
+def read_day(db: Database, day_start: float, day_end: float, schools: Sequence[str]) -> DayRows:
+    """The rows a digest of `schools` needs (runs on the database thread)."""
     with db.session() as s:
         down = [DownDevice(r.school, r.kind, r.id, r.state_since)
                 for r in s.scalars(select(DeviceRecord).where(DeviceRecord.state == "down"))]
-        # The last zone_dark transition of each zone before the day: a zone dark since yesterday.
-        before = (
-            select(func.max(JudgementRecord.id))
-            .where(JudgementRecord.rule == "zone_dark", JudgementRecord.time < day_start)
-            .group_by(JudgementRecord.school, JudgementRecord.subject)
-        )
         rows = s.scalars(
             select(JudgementRecord)
-            .where(or_(JudgementRecord.id.in_(before),
-                       (JudgementRecord.rule.in_(_RULES)) & (JudgementRecord.time >= day_start)
-                       & (JudgementRecord.time < day_end)))
+            .where(JudgementRecord.rule.in_(_RULES), JudgementRecord.time >= day_start, JudgementRecord.time < day_end)
             .order_by(JudgementRecord.time, JudgementRecord.id)
         )
         transitions = [Transition(r.time, r.rule, r.school, r.subject, r.zone, r.active) for r in rows]
@@ -47,4 +45,5 @@ def read_day(db: Database, day_start: float, day_end: float) -> DayRows:
             select(TicketRecord).where(
                 or_((TicketRecord.opened_at >= day_start) & (TicketRecord.opened_at < day_end),
                     (TicketRecord.closed_at >= day_start) & (TicketRecord.closed_at < day_end))))]
-    return DayRows(down, transitions, alarms, tickets)
+    return DayRows(down, transitions, alarms, tickets, read_history(db, schools, day_start, day_end),
+                   entry_times(db, schools, day_start, day_end))

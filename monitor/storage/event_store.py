@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Insert, Table, select
+from sqlalchemy import Connection, Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from devices.events import AlarmEvent, Judgement, Rule, Severity
 from monitor.storage.db import Database
@@ -27,23 +28,24 @@ def _insert_once(dialect: str, values: dict[str, Any]) -> Insert:
     )
 
 
+def _event_values(ev: AlarmEvent) -> dict[str, Any]:
+    return {"school": ev.school, "device": ev.device, "event_id": ev.event_id, "type": ev.type, "ts": ev.ts,
+            "received": ev.received}
+
+
+def insert_alarm_event(conn: Connection | Session, dialect: str, ev: AlarmEvent) -> bool:
+    """Insert an alarm event in the caller's transaction; True if it is new."""
+    return conn.execute(_insert_once(dialect, _event_values(ev))).first() is not None
+
+
 def store_alarm_event(db: Database, ev: AlarmEvent) -> bool:
     """Store an alarm event; True if it is new, False if this (school, device, event_id) was stored.
 
     Committed when it returns, so the caller may then acknowledge the message to the broker. Safe
     against a concurrent store of the same event: the unique constraint decides, one of them wins.
     """
-    values = {
-        "school": ev.school,
-        "device": ev.device,
-        "event_id": ev.event_id,
-        "type": ev.type,
-        "ts": ev.ts,
-        "received": ev.received,
-    }
     with db.begin() as conn:
-        new = conn.execute(_insert_once(db.dialect, values)).first() is not None
-    return new
+        return insert_alarm_event(conn, db.dialect, ev)
 
 
 def store_judgements(db: Database, items: Sequence[Judgement]) -> None:

@@ -22,27 +22,32 @@ class SqlOutbox:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def pending(self, receiver: str, limit: int) -> tuple[list[OutboxRow], int]:
+    def pending(self, receiver: str, urgent: bool, after_id: int, limit: int) -> tuple[list[OutboxRow], int]:
+        lane = (OutboxRecord.receiver == receiver, OutboxRecord.state == _PENDING, OutboxRecord.urgent.is_(urgent))
         with self.db.session() as s:
             rows = s.scalars(
-                select(OutboxRecord)
-                .where(OutboxRecord.receiver == receiver, OutboxRecord.state == _PENDING)
-                .order_by(OutboxRecord.id)
-                .limit(limit)
+                select(OutboxRecord).where(*lane, OutboxRecord.id > after_id).order_by(OutboxRecord.id).limit(limit)
             ).all()
-            depth = len(rows) if len(rows) < limit else (s.scalar(
-                select(func.count()).select_from(OutboxRecord)
-                .where(OutboxRecord.receiver == receiver, OutboxRecord.state == _PENDING)) or 0)
+            depth = len(rows) if len(rows) < limit and after_id == 0 else (
+                s.scalar(select(func.count()).select_from(OutboxRecord).where(*lane)) or 0)
             return [
                 OutboxRow(r.id, r.school, r.created, r.hold_until, r.urgent, r.batch, r.next_attempt, r.attempts,
                           r.idempotency_key, r.body, r.kind)
                 for r in rows
             ], depth
 
-    def set_batch(self, ids: Sequence[int], head: int) -> None:
+    def claim(self, batches: Sequence[tuple[Sequence[int], int]]) -> list[int]:
+        claimed: list[int] = []
         with self.db.session() as s:
-            s.execute(update(OutboxRecord).where(OutboxRecord.id.in_(ids), OutboxRecord.batch.is_(None))
-                      .values(batch=head))
+            for ids, head in batches:
+                claimed.extend(s.scalars(
+                    update(OutboxRecord)
+                    .where(OutboxRecord.id.in_(ids), OutboxRecord.state == _PENDING,
+                           OutboxRecord.batch.is_(None) | (OutboxRecord.batch == head))
+                    .values(batch=head)
+                    .returning(OutboxRecord.id)
+                ))
+        return claimed
 
     def sent(self, ids: Sequence[int], at: float) -> None:
         with self.db.session() as s:

@@ -88,7 +88,7 @@ class DeviceRecord(Base):
     __tablename__ = "devices"
     __table_args__ = (
         ForeignKeyConstraint(["school", "zone"], ["zones.school", "zones.id"]),
-        CheckConstraint("kind IN ('camera', 'alarm', 'gps')", name="kind"),
+        CheckConstraint("kind IN ('camera', 'alarm', 'gps', 'face', 'nvr')", name="kind"),
         # Room on each page for the periodic state updates to be HOT (no index write) on PostgreSQL.
         {"postgresql_with": {"fillfactor": 70}},
     )

@@ -3,10 +3,23 @@
 Every device gets its own account, named after its topic (`{school}/{segment}/{id}`, e.g.
 `panhe-ms/camera/cam-dg-01`), that may publish only under its own topic `campus/{school}/{segment}/{id}/#`
 and read nothing. The monitor's account may read the device topics `campus/+/+/+/+` and write only its
-own status `campus/_monitor/status`. The bridges' account (`campus-bridge`, docs/bridges.md) may publish
-every registry device's topics (one `campus/{school}/{segment}/{id}/+` line per device, so nothing outside
-the registry) and the bridges' own status `campus/_bridge/+/status`, and read nothing; it can never
-write the monitor's status. Anonymous clients are refused by `deploy/mosquitto/mosquitto.conf`.
+own status `campus/_monitor/status`; its events connection logs in as `<monitor>-events` (same
+password), which may read only the event topics. Anonymous clients are refused by
+`deploy/mosquitto/mosquitto.conf`.
+
+The bridges (docs/bridges.md) log in as `campus-bridge-jt808`, `campus-bridge-gb28181` and
+`campus-bridge-rtsp` (one account each, as client ids are usernames; one password, `campus-bridge`'s),
+each allowed to publish only the topics of the registry devices it speaks for (buses with a
+`terminal`; NVRs and cameras with a `gb_id`; cameras with an `rtsp` URL), one
+`campus/{school}/{segment}/{id}/+` line per device, and its own status `campus/_bridge/{name}/status`.
+`campus-bridge` itself may publish for every registry device (one bridge process of any kind, or
+tools) and every bridge status. No bridge account reads anything or can write the monitor's status.
+
+Client ids belong to accounts: `mosquitto.conf` (lines to add after the `listener` line devices use)
+sets `use_username_as_clientid true`, so every client's id is its username. A device account can then
+never connect as `campus-monitor` or `campus-monitor-events`, so it can neither push the monitor off
+the broker nor take or wipe its persistent session (with the presses queued in it). Device usernames
+hold two `/`, the monitor's none, so no device name is ever one of the monitor's.
 
 Files written to `--out DIR`:
 
@@ -14,7 +27,9 @@ Files written to `--out DIR`:
   `mosquitto_passwd` writes), mode 0644: salted hashes, no secrets;
 - `acl`: Mosquitto ACL file, mode 0644;
 - `credentials.tsv` (or `--credentials FILE`): the plain passwords (`username, password, topic` per
-  line) for provisioning the devices and the monitor, mode 0600. Keep it out of the broker's reach.
+  line; the first row is the monitor's account) for provisioning the devices and the monitor, mode
+  0600. Keep it out of the broker's reach;
+- `mosquitto.conf`: the lines to add to the broker's config (which names `passwd` and `acl` itself).
 
 Running it again keeps the passwords of accounts that are still in the registry (read back from
 the credentials file), makes new ones for new devices and drops removed devices; `--rotate` makes every
@@ -46,6 +61,14 @@ PBKDF2_ITERATIONS = 101  # mosquitto_passwd's own count for `$7$`
 SALT_BYTES = 12
 PASSWORD_BYTES = 18  # 24 URL-safe characters
 CREDENTIALS = "credentials.tsv"
+EVENTS_SUFFIX = "-events"  # the monitor's events connection (monitor.mqtt.collector.EVENTS_SUFFIX)
+BROKER_LINES = """\
+# Lines for Mosquitto's config from `campus-monitor broker-config`: put them after the `listener` line
+# the devices connect to (the config names password_file and acl_file itself).
+# Every client's id is its username: no device account can take the monitor's client ids
+# (campus-monitor, campus-monitor-events) or disturb its persistent session.
+use_username_as_clientid true
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +130,13 @@ def accounts(registry: Registry, *, monitor_user: str = "campus-monitor", topic_
     def password(user: str) -> str:
         return known.get(user) or new_password()
 
-    out = [Account(monitor_user, monitor_password or password(monitor_user),
-                   read=(f"{root}/+/+/+/+",), readwrite=(f"{root}/_monitor/status",))]
+    monitor_pw = monitor_password or password(monitor_user)
+    out = [Account(monitor_user, monitor_pw, read=(f"{root}/+/+/+/+",), readwrite=(f"{root}/_monitor/status",)),
+           Account(monitor_user + EVENTS_SUFFIX, monitor_pw, read=(f"{root}/+/+/+/event",))]
     if simulator_user:
         out.append(Account(simulator_user, simulator_password or password(simulator_user), write=(f"{root}/+/+/+/#",)))
     if bridge_user:
-        out.append(bridge_account(registry, bridge_user, bridge_password or password(bridge_user), root))
+        out.extend(bridge_accounts(registry, bridge_user, bridge_password or password(bridge_user), root))
     taken = {a.username for a in out}
     for spec in registry.devices():
         segment = TOPIC_SEGMENT[spec.kind]
@@ -124,10 +148,27 @@ def accounts(registry: Registry, *, monitor_user: str = "campus-monitor", topic_
     return out
 
 
-def bridge_account(registry: Registry, user: str, password: str, root: str) -> Account:
-    """The bridges' account: any leaf of a registry device's topic, and the bridges' own status."""
-    devices = tuple(f"{root}/{spec.school}/{TOPIC_SEGMENT[spec.kind]}/{spec.id}/+" for spec in registry.devices())
-    return Account(user, password, write=(*devices, f"{root}/_bridge/+/status"), shown=f"{root}/+/+/+/+")
+BRIDGES = ("jt808", "gb28181", "rtsp")
+
+
+def bridge_accounts(registry: Registry, user: str, password: str, root: str) -> list[Account]:
+    """`user` for every registry device, and `user-{bridge}` for the devices that bridge speaks for,
+    all with one password; each may write its devices' topics and its status."""
+    def lines(specs: Iterable[tuple[str, str, str]]) -> tuple[str, ...]:
+        return tuple(f"{root}/{school}/{segment}/{dev}/+" for school, segment, dev in specs)
+
+    every = [(d.school, TOPIC_SEGMENT[d.kind], d.id) for d in registry.devices()]
+    spoken: dict[str, list[tuple[str, str, str]]] = {
+        "jt808": [(b.school, "bus", b.id) for b in registry.buses if b.terminal],
+        "gb28181": [(s.id, "nvr", n.id) for s in registry.schools for n in s.nvrs if n.gb_id]
+        + [(s.id, "camera", c.id) for s in registry.schools for c in s.cameras if c.gb_id],
+        "rtsp": [(s.id, "camera", c.id) for s in registry.schools for c in s.cameras if c.rtsp],
+    }
+    out = [Account(user, password, write=(*lines(every), f"{root}/_bridge/+/status"), shown=f"{root}/+/+/+/+")]
+    for name in BRIDGES:
+        out.append(Account(f"{user}-{name}", password, write=(*lines(spoken[name]), f"{root}/_bridge/{name}/status"),
+                           shown=f"{root}/_bridge/{name}/status"))
+    return out
 
 
 def password_file(items: Iterable[Account]) -> str:
@@ -196,6 +237,7 @@ def write_broker_config(registry: Registry, out: Path, *, monitor_user: str = "c
     _write(credentials, credentials_file(items), 0o600)
     _write(out / "passwd", password_file(items), 0o644)
     _write(out / "acl", acl_file(items), 0o644)
+    _write(out / "mosquitto.conf", BROKER_LINES, 0o644)
     kept = sum(1 for a in items if known.get(a.username) == a.password)
     log.info("broker config in %s: %d accounts (%d kept, %d new)", out, len(items), kept, len(items) - kept)
     return items
@@ -258,8 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 bridge_user=args.bridge_user, bridge_password=env_passwords["bridge"],
                                 credentials=credentials)
     devices = sum(1 for a in items if a.username.count("/") == 2)
-    bridge = f" and the bridges ({args.bridge_user})" if args.bridge_user else ""
-    print(f"{out}: passwd and acl for {devices} devices, the monitor ({args.monitor_user}){bridge}; "
+    bridge = f" and the bridges ({args.bridge_user}, {args.bridge_user}-{{jt808,gb28181,rtsp}})" if args.bridge_user else ""
+    print(f"{out}: passwd, acl and mosquitto.conf for {devices} devices, the monitor ({args.monitor_user}){bridge}; "
           f"passwords in {credentials} (mode 0600)")
     return 0
 

@@ -5,6 +5,12 @@ publishing its contract §2 traffic to an MQTT broker, with failures injected on
 its own state is touched only from the event loop. `main(argv)` is `campus-monitor simulate`.
 A `--load N` mode publishes bare heartbeats as fast as it can (or at a set rate) for benchmarks.
 
+One process, one MQTT connection: every simulated device publishes through it (`--load` opens one of
+its own). Behind a broker that ties client ids to accounts (broker-config's `use_username_as_clientid`),
+two simulators logged in with one account (say `campus-simulator`) take each other's connection in
+turn; give each process its own account. A simulator dropped by the broker three times in a row
+within 5 s of connecting (or told "session taken over" under MQTT 5) logs this as an error.
+
 Device references (`--kill`, scripted actions): `SCHOOL/ID`, `SCHOOL/KIND/ID` (kind `camera`,
 `alarm` or `bus`), `ID` when only one device has it, or `SCHOOL/*` for every device of a school.
 """
@@ -41,6 +47,10 @@ from monitor.tasks import cancel_and_wait
 from monitor.tools.district import DEMO_FAILURES, dump_registry, synthetic_registry
 
 log = logging.getLogger(__name__)
+
+SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with the same client id
+SHORT_CONNECTION_S = 5.0  # dropped this soon after connecting, SHORT_DROPS_TOLD times in a row: taken over
+SHORT_DROPS_TOLD = 3
 
 
 def _settle(fut: asyncio.Future[None], err: BaseException | None) -> None:
@@ -297,8 +307,8 @@ class Simulator:
         self.offline_on_stop = offline_on_stop
         self.rng = random.Random(seed)
         self.counts = Counts()
-        self.client, self.host, self.port = make_client(
-            broker_url, client_id or f"campus-sim-{self.rng.getrandbits(32):08x}", mqtt5=mqtt5, cafile=cafile)
+        self.client_id = client_id or f"campus-sim-{self.rng.getrandbits(32):08x}"
+        self.client, self.host, self.port = make_client(broker_url, self.client_id, mqtt5=mqtt5, cafile=cafile)
         self.client.max_queued_messages_set(0)
         self.client.max_inflight_messages_set(200)
         self.client.reconnect_delay_set(1, 30)
@@ -318,6 +328,8 @@ class Simulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._bad_turn = 0
         self._event_seq = itertools.count(1)
+        self._connected_at = 0.0
+        self._short_drops = 0
 
     def _build_devices(self, cap: int | None) -> list[SimDevice]:
         routes = {r.id: r for r in self.registry.routes}
@@ -334,6 +346,7 @@ class Simulator:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         fut, loop = self._connected, self._loop
+        self._connected_at = time.monotonic()
         if fut is None or loop is None:
             return
         if reason.is_failure:
@@ -355,7 +368,13 @@ class Simulator:
                 self._status(dev, "online")
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if reason.is_failure:
+        short = time.monotonic() - self._connected_at < SHORT_CONNECTION_S
+        self._short_drops = self._short_drops + 1 if short else 0
+        if getattr(reason, "value", None) == SESSION_TAKEN_OVER or self._short_drops == SHORT_DROPS_TOLD:
+            log.error("simulator: another client connected with this client id (%s) and the broker dropped this "
+                      "one (or it keeps dropping this one at once); behind broker-config's `use_username_as_clientid` the client id is the account: run "
+                      "one simulator per account", self.client_id)
+        elif reason.is_failure:
             log.warning("simulator: lost the broker (%s); paho reconnects", reason)
 
     # -- references

@@ -12,7 +12,6 @@ from alerts.digest import (
     TicketTimes,
     Transition,
     build_digest,
-    dark_seconds,
     markdown,
     plain,
 )
@@ -23,33 +22,46 @@ H = 3600.0
 NAMES = DigestNames(
     {"panhe-ms": "盘河中学", "other-ps": "其他小学"},
     {("panhe-ms", "dorm-girls"): ("女生宿舍", "dormitory"), ("panhe-ms", "canteen"): ("食堂", "canteen")},
+    {("panhe-ms", "cam-dg-01"): "dorm-girls", ("panhe-ms", "cam-dg-02"): "dorm-girls",
+     ("panhe-ms", "cam-ct-01"): "canteen"},
 )
 
 
-def dark(at: float, active: bool, zone: str = "dorm-girls", school: str = "panhe-ms") -> Transition:
-    return Transition(at, "zone_dark", school, zone, zone, active)
+def cam(cam_id: str, *changes: tuple[float, str]) -> dict[tuple[str, str, str], list[tuple[float, str]]]:
+    return {("panhe-ms", "camera", cam_id): list(changes)}
 
 
-def test_dark_interval_inside_the_day_counts_whole() -> None:
-    assert dark_seconds([dark(DAY_START + H, True), dark(DAY_START + 3 * H, False)], DAY_START, DAY_END) == 2 * H
+def test_two_dead_dormitory_cameras_are_two_blind_spots_counted_from_the_state_history() -> None:
+    # cam-dg-01 down since yesterday, back 1 h into the day; cam-dg-02 down for the last 2 h, still down;
+    # unknown time (the monitor stopped) is no blind spot; the canteen camera is no blind spot
+    history = {
+        **cam("cam-dg-01", (DAY_START - 5 * H, "down"), (DAY_START + H, "up")),
+        **cam("cam-dg-02", (DAY_START, "up"), (DAY_START + 3 * H, "unknown"), (DAY_START + 4 * H, "up"),
+              (DAY_END - 2 * H, "unreachable")),
+        **cam("cam-ct-01", (DAY_START, "down")),
+    }
+    digest = build_digest([], [], [], [], DAY_START, DAY_END, NAMES, history=history)
+    assert digest.schools[0].blind_hours == (("dorm-girls", "女生宿舍", 3.0),)
 
 
-def test_dark_since_yesterday_counts_from_day_start_and_still_dark_counts_to_day_end() -> None:
-    rows = [dark(DAY_START - 5 * H, True), dark(DAY_START + H, False), dark(DAY_END - 2 * H, True)]
-    assert dark_seconds(rows, DAY_START, DAY_END) == 3 * H
-
-
-def test_dark_interval_ended_before_the_day_or_started_after_it_counts_nothing() -> None:
-    rows = [dark(DAY_START - 5 * H, True), dark(DAY_START - H, False), dark(DAY_END + H, True)]
-    assert dark_seconds(rows, DAY_START, DAY_END) == 0
+def test_the_digest_names_the_schools_with_no_keeper_entry_that_day() -> None:
+    entries = [("panhe-ms", DAY_START + H), ("panhe-ms", DAY_START + 2 * H), ("other-ps", DAY_START - H)]
+    digest = build_digest([], [], [], [], DAY_START, DAY_END, NAMES, entries=entries)
+    assert [s.watch_log_entries for s in digest.schools] == [2, 0]
+    assert digest.as_dict()["no_keeper_entry"] == ["other-ps"]
+    text = markdown(digest)
+    assert "**当日无监控使用记录的学校：其他小学（1 所）**" in text
+    assert "> 监控使用记录：2 条" in text
+    assert "Schools with no keeper entry today: 其他小学 (1)" in plain(
+        build_digest([], [], [], [], DAY_START, DAY_END, NAMES, "en", entries=entries))
+    every = build_digest([], [], [], [], DAY_START, DAY_END, NAMES, entries=[("other-ps", DAY_START), *entries])
+    assert "各校当日均有监控使用记录" in markdown(every)
 
 
 def test_figures_per_school() -> None:
     digest = build_digest(
         down=[DownDevice("panhe-ms", "camera", "cam-dg-01", DAY_END - H), DownDevice("other-ps", "camera", "cam-01")],
         transitions=[
-            dark(DAY_START + H, True), dark(DAY_START + 2.5 * H, False),
-            dark(DAY_START + H, True, zone="canteen"),  # not a dormitory: not a blind spot in the digest
             Transition(DAY_START + 10, "bus_off_route", "panhe-ms", "bus-023", None, True),
             Transition(DAY_START + 20, "bus_off_route", "panhe-ms", "bus-023", None, False),  # clearing: no event
             Transition(DAY_START + 30, "bus_overspeed", "panhe-ms", "bus-023", None, True),
@@ -63,6 +75,8 @@ def test_figures_per_school() -> None:
                  TicketTimes("panhe-ms", DAY_START - 10 * H, None, DAY_START + 5 * H),
                  TicketTimes("panhe-ms", DAY_START + 6 * H)],
         day_start=DAY_START, day_end=DAY_END, names=NAMES,
+        history={**cam("cam-dg-01", (DAY_START + H, "down"), (DAY_START + 2.5 * H, "up")),
+                 **cam("cam-ct-01", (DAY_START + H, "down"))},  # not a dormitory: not a blind spot
     )
     panhe, other = digest.schools
     assert [d.id for d in panhe.devices_down] == ["cam-dg-01"] and [d.id for d in other.devices_down] == ["cam-01"]
@@ -75,8 +89,8 @@ def test_figures_per_school() -> None:
 
 
 def test_chinese_markdown_names_the_school_zone_and_figures() -> None:
-    digest = build_digest([], [dark(DAY_START, True), dark(DAY_START + 2 * H, False)],
-                          [AlarmPress("panhe-ms", "alarm-gate", "press", DAY_START + 1)], [], DAY_START, DAY_END, NAMES)
+    digest = build_digest([], [], [AlarmPress("panhe-ms", "alarm-gate", "press", DAY_START + 1)], [], DAY_START,
+                          DAY_END, NAMES, history=cam("cam-dg-02", (DAY_START, "down"), (DAY_START + 2 * H, "up")))
     text = markdown(digest)
     assert text.startswith("### 每日安全简报（2026-11-25 07:00 – 2026-11-26 07:00）")
     assert "**盘河中学**" in text and "**其他小学**" in text

@@ -37,3 +37,22 @@ def test_a_failing_batch_blocks_later_ones_until_its_retry_is_due():
 def test_nothing_queued_means_nothing_to_wait_for():
     pick = next_batch([], T0, 10)
     assert pick.head is None and pick.wake_at is None
+
+
+def test_next_batches_takes_one_batch_per_school_oldest_school_first_up_to_the_limit() -> None:
+    from alerts.grouping import next_batches
+
+    queue = [Queued(1, "a", 0, 0, False), Queued(2, "b", 0, 0, False), Queued(3, "a", 0, 0, False),
+             Queued(4, "c", 0, 0, False)]
+    picks, _ = next_batches(queue, 1.0, 0.0, 2)
+    assert [p.ids for p in picks] == [(1,), (2,)]
+
+
+def test_next_batches_a_failing_school_holds_back_only_its_own_messages() -> None:
+    from alerts.grouping import next_batches
+
+    queue = [Queued(1, "a", 0, 0, False, batch=1, next_attempt=50.0), Queued(2, "a", 0, 0, False),
+             Queued(3, "b", 0, 0, False)]
+    picks, wake_at = next_batches(queue, 1.0, 0.0, 8)
+    assert [p.ids for p in picks] == [(3,)]
+    assert wake_at == 50.0

@@ -131,8 +131,8 @@ async def test_paho_is_left_alone_while_it_connects_in_a_worker_thread(tmp_path:
             for _ in range(50):  # what the loop does meanwhile: publishes, its tick, readiness callbacks
                 pub.publish(PREFIX, "heartbeat", b"{}")
                 pub._tick()
-                pub._writable()
-                pub._readable()
+                pub._socket._writable()
+                pub._socket._readable()
             release.set()
             await until(lambda: pub.connected and not pub.buffer, what="connected and flushed")
             assert touched == []

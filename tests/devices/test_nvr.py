@@ -314,3 +314,22 @@ def test_restored_unreachable_cameras_come_back_with_their_nvr(judge: Judge) -> 
     found = judge.nvr_beat(nvr(judge), T0 + 1001, False, ALL_ON)
     assert states(judge, *BEHIND) == [State.UP] * 3
     assert (Rule.NVR_DOWN, "nvr-1", False) in rules(found)
+
+
+def test_the_judge_keeps_every_state_change_for_the_history_when_asked() -> None:
+    judge = Judge(REGISTRY, keep_changes=True)
+    dev = judge.liveness.devices
+    nvr, cam = dev[("panhe-ms", DeviceKind.NVR, "nvr-1")], dev[("panhe-ms", DeviceKind.CAMERA, "cam-dg-01")]
+    judge.link_up(T0)
+    judge.nvr_beat(nvr, T0 + 1, False, ALL_ON)
+    judge.offline(nvr, T0 + 5)
+    changes = [(c.device.id, str(c.old), str(c.new), c.time, c.reason) for c in judge.take_changes()]
+    assert changes[:2] == [("nvr-1", "unknown", "up", T0 + 1, "heartbeat"), ("cam-dg-01", "unknown", "up", T0 + 1, "heartbeat")]
+    assert ("nvr-1", "up", "down", T0 + 5, "offline") in changes
+    assert ("cam-dg-01", "up", "unreachable", T0 + 5, "nvr_down") in changes  # caused by the NVR: kept too
+    assert judge.take_changes() == []  # taken once
+    assert cam.state is State.UNREACHABLE
+    quiet = Judge(REGISTRY)
+    quiet.link_up(T0)
+    quiet.offline(quiet.liveness.devices[("panhe-ms", DeviceKind.NVR, "nvr-1")], T0 + 1)
+    assert quiet.take_changes() == []  # not asked: nothing kept

@@ -53,18 +53,27 @@ def run_mosquitto(tmp_path: Path, extra_conf: str = "", port: int | None = None)
             wait_until(functools.partial(_listening_or_exited, proc, chosen), 10, "mosquitto to listen")
         if proc.poll() is None and _accepting(chosen):
             break
-        _stop(proc)
-        if port is not None or attempt == 4:  # a fixed port is taken, or something else is wrong
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            log = log_path.read_text(errors="replace") if log_path.exists() else ""
-            raise RuntimeError(f"mosquitto did not start on port {chosen}: {err}{log}")
+        exited = proc.poll()
+        _stop(proc, close=False)
+        err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+        if proc.stderr is not None:
+            proc.stderr.close()
+        log = log_path.read_text(errors="replace").strip() if log_path.exists() else ""
+        taken = "Address already in use" in err + log  # another process took the free port: try another
+        if port is not None or attempt == 4 or (exited is not None and not taken):
+            # a fixed port is taken, or something else is wrong (a bad config line, a missing file)
+            raise RuntimeError(
+                f"mosquitto did not start on port {chosen} "
+                f"({'exit code ' + str(exited) if exited is not None else 'not listening after 10 s'})\n"
+                f"--- its stderr ---\n{err or '(empty)'}\n--- its log {log_path} ---\n{log or '(empty)'}\n"
+                f"--- its config {conf} ---\n{conf.read_text(encoding='utf-8')}")
     try:
         yield chosen
     finally:
         _stop(proc)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[bytes], close: bool = True) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -72,5 +81,5 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-    if proc.stderr is not None:
+    if close and proc.stderr is not None:
         proc.stderr.close()

@@ -141,6 +141,20 @@ class PostgresServer:
         with self._admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def halt(self) -> None:
+        """Stop the server (fast: connections are cut) and keep its data, to `resume` it later."""
+        self._check(self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"), "pg_ctl stop")
+        self.running = False
+
+    def resume(self) -> None:
+        """Start a halted server again on the same port."""
+        options = "-c listen_addresses=127.0.0.1 -c max_connections=50"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self._check(self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-t", "60",
+                              "-o", f"-p {self.port} -k {self.root} {options}", "start"), "pg_ctl start")
+        self.running = True
+
     def stop(self) -> None:
         if self.running:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")

@@ -23,15 +23,7 @@ from devices.registry import parse_registry
 from monitor.app import App
 from monitor.config import TicketsConfig
 from monitor.http.openapi import document
-from tests.integration.service import (
-    Device,
-    keep_beating,
-    make_config,
-    metrics_text,
-    sample,
-    state,
-    token,
-)
+from tests.integration.service import Device, keep_beating, make_config, metrics_text, sample, state, token
 from tests.registries import SMALL_REGISTRY
 from tests.services import require_tool
 from tests.waiting import let_time_pass, wait_for
@@ -247,6 +239,14 @@ async def test_an_officer_never_sees_another_schools_data_through_any_route(runn
             payload = {"school": "other-ps", "device": "cam-01", "ends": time.time() + 60}
             status, answer = await call(app, method, path, officer, payload)
             assert status == 403, (method, path, answer)
+            continue
+        if path == "/api/v1/reports/inspection":  # not a list: one report of the schools asked for
+            day = time.strftime("%Y-%m-%d")
+            status, answer = await call(app, method, f"{path}?from={day}&to={day}", officer)
+            assert status == 200 and [s["school"] for s in answer["schools"]] == ["panhe-ms"], answer
+            assert "other-ps" not in str(answer)
+            status, _ = await call(app, method, f"{path}?from={day}&to={day}&school=other-ps", officer)
+            assert status == 403
             continue
         status, answer = await call(app, method, path, officer)
         if path in ("/api/v1/audit", "/api/v1/notifications"):  # bureau-only views of the whole district

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import stat
@@ -15,10 +16,12 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from devices.registry import parse_registry
 from monitor.tools.broker_config import check_password, main, read_credentials
 from tests.integration.mosquitto import MOSQUITTO, run_mosquitto
 from tests.registries import SMALL_REGISTRY
 from tests.services import require_binary
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -85,6 +88,7 @@ def broker(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(out)]) == 0
     # `user root`: started as root, Mosquitto would drop to `mosquitto`, who cannot read the pytest tmp dir
     conf = f"user root\nallow_anonymous false\npassword_file {out / 'passwd'}\nacl_file {out / 'acl'}\n"
+    conf += (out / "mosquitto.conf").read_text(encoding="utf-8")
     with run_mosquitto(tmp_path / "mosquitto", conf) as port:
         yield port, read_credentials(out / "credentials.tsv")
 
@@ -204,6 +208,37 @@ def test_the_bridge_account_publishes_for_registry_devices_only_and_never_as_the
         bridge.messages.get(timeout=0.2)  # and it reads nothing
 
 
+def test_each_bridge_has_its_own_account_for_the_devices_it_speaks_for_and_all_stay_connected(tmp_path, clients):
+    from tests.bridges.conftest import REGISTRY as BRIDGE_REGISTRY  # terminals, gb_ids and an rtsp camera
+
+    (tmp_path / "registry.yaml").write_text(BRIDGE_REGISTRY, encoding="utf-8")
+    out = tmp_path / "broker"
+    assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(out)]) == 0
+    passwords = read_credentials(out / "credentials.tsv")
+    conf = f"user root\nallow_anonymous false\npassword_file {out / 'passwd'}\nacl_file {out / 'acl'}\n"
+    conf += (out / "mosquitto.conf").read_text(encoding="utf-8")
+    own = {
+        "jt808": ["campus/panhe-ms/bus/bus-023/gps", "campus/panhe-ms/bus/bus-024/event"],
+        "gb28181": ["campus/panhe-ms/nvr/nvr-1/heartbeat", "campus/panhe-ms/camera/cam-dg-01/status",
+                    "campus/panhe-ms/camera/cam-solo/heartbeat"],
+        "rtsp": ["campus/panhe-ms/camera/cam-gate-01/heartbeat"],
+    }
+    with run_mosquitto(tmp_path / "mosquitto", conf) as port:
+        bridges = {name: connect(clients, port, f"campus-bridge-{name}", passwords[f"campus-bridge-{name}"])
+                   for name in own}
+        for name, bridge in bridges.items():
+            assert not bridge.wait_connected().is_failure, name
+        for name, bridge in bridges.items():  # all three at once: none takes another's connection
+            for topic in own[name]:
+                assert not bridge.publish(topic, b'{"ts": 1, "status": "ok"}').is_failure, (name, topic)  # 0 or 16
+            assert not bridge.publish(f"campus/_bridge/{name}/status", b"online").is_failure
+            others = [t for other, topics in own.items() if other != name for t in topics]
+            for topic in [*others, "campus/_monitor/status", "campus/panhe-ms/bus/bus-099/gps",
+                          f"campus/_bridge/{'rtsp' if name != 'rtsp' else 'jt808'}/status"]:
+                assert publish_refused(bridge, topic), (name, topic)
+        assert all(b.client.is_connected() for b in bridges.values())
+
+
 def test_the_bridge_password_from_the_environment_and_no_bridge_account_when_asked(tmp_path, monkeypatch):
     (tmp_path / "registry.yaml").write_text(SMALL_REGISTRY, encoding="utf-8")
     monkeypatch.setenv("BRIDGE_PW", "bridge-secret")
@@ -233,7 +268,12 @@ def test_the_files_are_what_mosquitto_and_an_operator_expect(tmp_path):
     assert main(args) == 0
     first = read_credentials(out / "credentials.tsv")
     assert stat.S_IMODE((out / "credentials.tsv").stat().st_mode) == 0o600
-    assert len(first) == 1 + 1 + 5 + 1 + 1  # the monitor, the bridges, 5 cameras, 1 panel, 1 bus
+    assert len(first) == 2 + 4 + 5 + 1 + 1  # the monitor (two connections), the bridges (4), 5 cameras, 1 panel, 1 bus
+    rows = [line.split("\t") for line in (out / "credentials.tsv").read_text().splitlines() if not line.startswith("#")]
+    assert rows[0][0] == "campus-monitor" and rows[1][0] == "campus-monitor-events"  # the monitor's account first
+    assert "use_username_as_clientid true" in (out / "mosquitto.conf").read_text().splitlines()
+    assert not [line for line in (out / "mosquitto.conf").read_text().splitlines()
+                if line.startswith(("password_file", "acl_file"))]  # the broker's config names them
     hashes = dict(line.split(":", 1) for line in (out / "passwd").read_text().splitlines())
     assert all(check_password(first[user], hashes[user]) for user in first)
 
@@ -265,7 +305,7 @@ def test_compose_style_passwords_from_the_environment_and_credentials_kept_apart
     assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(out), "--credentials", str(creds),
                  "--monitor-password-env", "MON_PW", "--simulator-user", "campus-simulator",
                  "--simulator-password-env", "SIM_PW"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["acl", "passwd"]  # what the broker gets: no secrets
+    assert sorted(p.name for p in out.iterdir()) == ["acl", "mosquitto.conf", "passwd"]  # no secrets
     assert read_credentials(creds)["campus-monitor"] == "monitor-secret"
     conf = f"user root\nallow_anonymous false\npassword_file {out / 'passwd'}\nacl_file {out / 'acl'}\n"
     with run_mosquitto(tmp_path / "mosquitto", conf) as port:
@@ -299,3 +339,77 @@ def test_the_compose_healthcheck_passes_with_the_monitor_account_and_fails_witho
         done = subprocess.run(["sh", "-c", command], env={**os.environ, "MQTT_MONITOR_PASSWORD": password},
                               capture_output=True, text=True, timeout=10)
         assert (done.returncode == 0) is healthy, done.stderr
+
+
+async def test_no_device_account_can_take_the_monitors_client_ids_or_disturb_its_session(broker, clients, tmp_path):
+    """With the generated files (mosquitto.conf included), a device logging in with the monitor's client
+    ids gets its own (its username): the monitor stays connected and a press still arrives."""
+    import asyncio
+    import dataclasses
+    import time
+
+    from devices.registry import parse_registry
+    from monitor.app import App
+    from monitor.config import MqttConfig
+    from tests.integration.service import make_config
+
+    port, passwords = broker
+    cfg = make_config(port, f"sqlite:///{tmp_path / 'campus.db'}")
+    cfg = dataclasses.replace(cfg, mqtt=MqttConfig(
+        url=f"mqtt://campus-monitor:{passwords['campus-monitor']}@127.0.0.1:{port}", client_id="campus-monitor"))
+    app = App(cfg, parse_registry(SMALL_REGISTRY, "registry.yaml"), ("registry.yaml", SMALL_REGISTRY))
+    await app.start()
+    try:
+        await wait_for(lambda: app.collector.connected and app.events.connected, 10)
+        assert app.events._logins[0][0] == "campus-monitor-events"  # its own account, so its own client id
+        losses = []
+        app.collector._client.on_disconnect = lambda *a: losses.append("devices")  # any drop at all
+        app.events._client.on_disconnect = lambda *a: losses.append("events")
+        user = "panhe-ms/camera/cam-dg-01"
+        for client_id in ("campus-monitor", "campus-monitor-events") * 3:
+            thief = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+            thief.username_pw_set(user, passwords[user])
+            thief.connect("127.0.0.1", port)
+            thief.loop_start()
+            await asyncio.to_thread(thief.publish("campus/panhe-ms/camera/cam-dg-01/heartbeat",
+                                                  b'{"ts": %f, "status": "ok"}' % time.time(), qos=1).wait_for_publish, 5)
+            thief.disconnect()
+            thief.loop_stop()
+        panel = Client(port, "panhe-ms/alarm/alarm-gate", passwords["panhe-ms/alarm/alarm-gate"])
+        clients.append(panel)
+        panel.wait_connected()
+        assert panel.publish("campus/panhe-ms/alarm/alarm-gate/event",
+                             b'{"ts": %f, "event_id": "after-thieves", "type": "press"}' % time.time()).value == 0
+        await wait_for(lambda: any(a.event_id == "after-thieves" for a in app.alerts.book.open_alerts()), 5)
+        assert losses == []
+        assert app.collector.connected and app.events.connected
+    finally:
+        await app.stop()
+
+
+async def test_two_simulators_with_one_account_displace_each_other_and_say_why(tmp_path, caplog):
+    """Behind `use_username_as_clientid` the client id is the account: a second simulator logged in as
+    `campus-simulator` takes the first one's connection, in turn, and they say why."""
+    from monitor.tools.simulator import Simulator
+
+    caplog.set_level(logging.INFO, logger="monitor.tools.simulator")
+    (tmp_path / "registry.yaml").write_text(SMALL_REGISTRY, encoding="utf-8")
+    out = tmp_path / "broker"
+    assert main(["--registry", str(tmp_path / "registry.yaml"), "--out", str(out), "--simulator-user",
+                 "campus-simulator"]) == 0
+    password = read_credentials(out / "credentials.tsv")["campus-simulator"]
+    conf = f"user root\nallow_anonymous false\npassword_file {out / 'passwd'}\nacl_file {out / 'acl'}\n"
+    conf += (out / "mosquitto.conf").read_text(encoding="utf-8")
+    registry = parse_registry(SMALL_REGISTRY, "registry.yaml")
+    with run_mosquitto(tmp_path / "mosquitto", conf) as port:
+        url = f"mqtt://campus-simulator:{password}@127.0.0.1:{port}"
+        first = Simulator(registry, url, client_id="sim-a")
+        second = Simulator(registry, url, client_id="sim-b")
+        await first.start()
+        try:
+            await second.start()
+            await wait_for(lambda: [r for r in caplog.records if "another client connected" in r.getMessage()], 10,
+                           "the displaced simulator saying why")
+        finally:
+            await second.stop()
+            await first.stop()

@@ -1,4 +1,5 @@
-"""The daily digest from the monitor's database to a real webhook receiver."""
+"""The daily digest from the monitor's database to a real webhook receiver: figures of the day, blind
+spots from the stored state history, the keeper line, and the same digest again after a refusal."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from alerts.routing import parse_receivers
 from devices.registry import parse_registry
 from monitor.services.digest import DigestService, digest_key
 from monitor.storage.db import Database
+from monitor.storage.history_tables import DeviceHistoryRecord, WatchLogRecord
 from monitor.storage.outbox_store import SqlOutbox, list_outbox
 from monitor.storage.registry_store import import_registry
 from monitor.storage.runner import DbThread
@@ -32,6 +34,9 @@ pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 26, 7, 0, tzinfo=LOCAL).timestamp()  # a Thursday
 H = 3600.0
+# timeouts long enough that the running monitor judges nobody down while the test reads the day
+REGISTRY = (SMALL_REGISTRY.replace("    name: 盘河中学\n", "    name: 盘河中学\n    keeper: 王老师\n")
+            .replace("interval_s: 0.5, missed: 2", "interval_s: 60, missed: 3"))
 
 
 @pytest.fixture
@@ -61,9 +66,16 @@ async def webhook():
 def _fill(db: Any) -> None:
     with db.session() as s:
         s.execute(update(DeviceRecord).where(DeviceRecord.id == "cam-ct-01").values(state="down", state_since=NOW - H))
-        for at, active in ((NOW - 30 * H, True), (NOW - 20 * H, False), (NOW - 3 * H, True)):
-            s.add(JudgementRecord(time=at, rule="zone_dark", severity="critical", school="panhe-ms",
-                                  subject="dorm-girls", zone="dorm-girls", active=active, detail={}))
+        # two dead cameras in the girls' dormitory: cam-dg-01 down 30 h ago and back 20 h ago (4 h in the
+        # day), cam-dg-02 down for the last 3 h (still down): 7 blind-spot hours; the monitor stopped
+        # for an hour in between (unknown: no blind spot)
+        for at, cam, state_ in ((NOW - 30 * H, "cam-dg-01", "down"), (NOW - 20 * H, "cam-dg-01", "up"),
+                                (NOW - 12 * H, "cam-dg-02", "unknown"), (NOW - 11 * H, "cam-dg-02", "up"),
+                                (NOW - 3 * H, "cam-dg-02", "down"), (NOW - 2 * H, "cam-ct-01", "down")):
+            s.add(DeviceHistoryRecord(time=at, school="panhe-ms", kind="camera", device=cam, state=state_,
+                                      reason="test"))
+        s.add(WatchLogRecord(school="panhe-ms", at=NOW - 5 * H, author="王老师", token_id=None,
+                             zones=["dorm-girls"], note="巡查女生宿舍监控", via="api"))
         for at, rule in ((NOW - 5 * H, "bus_off_route"), (NOW - 4 * H, "bus_overspeed"), (NOW - 2 * H, "bus_overspeed")):
             s.add(JudgementRecord(time=at, rule=rule, severity="warning", school="panhe-ms", subject="bus-023",
                                   zone=None, active=True, detail={}))
@@ -151,12 +163,14 @@ async def test_bureau_webhook_gets_one_digest_with_the_days_figures_and_officers
     panhe, other = body["digest"]["schools"]
     assert (panhe["school"], other["school"]) == ("panhe-ms", "other-ps")
     assert [d["id"] for d in panhe["devices_down"]] == ["cam-ct-01"]
-    assert panhe["blind_spot_hours"] == {"dorm-girls": 7.0}  # dark 30 h to 20 h ago: 4 h in the day; dark again 3 h
+    assert panhe["blind_spot_hours"] == {"dorm-girls": 7.0}
     assert (panhe["alarm_presses"], panhe["bus_off_route"], panhe["bus_overspeed"]) == (1, 1, 2)
     assert (panhe["tickets_opened"], panhe["tickets_closed"], panhe["median_repair_s"]) == (2, 2, 3 * H)
     assert (other["devices_down"], other["blind_spot_hours"], other["tickets_closed"]) == ([], {}, 0)
+    assert (panhe["watch_log_entries"], body["digest"]["no_keeper_entry"]) == (1, ["other-ps"])
     text = body["text"]
     assert text.startswith("### 每日安全简报（2026-11-25 07:00 – 2026-11-26 07:00）")
+    assert "**当日无监控使用记录的学校：其他小学（1 所）**" in text
     assert "**盘河中学**" in text and "> 宿舍盲区时长：女生宿舍 7.0 小时" in text and "> 校车超速：2 次" in text
 
 

@@ -123,7 +123,10 @@ async def test_a_receiver_down_for_a_while_gets_everything_once_and_in_order(set
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await hook.stop()
-    assert alerts_in_order(hook) == expected
+    # the press has its own lane: it may overtake the older grouped messages; the rest keep their order
+    got = alerts_in_order(hook)
+    assert sorted(got) == sorted(expected)
+    assert [a for a in got if a[0] != "alarm-1"] == [a for a in expected if a[0] != "alarm-1"]
     assert len(hook.attempts) - len(set(hook.attempts)) >= 2  # retried, yet each delivered once
     assert stats.notifications[("bureau", "sent")] == len(expected)
     with db.session() as s:
@@ -187,3 +190,49 @@ async def test_changes_of_one_school_within_the_window_arrive_as_one_message(tmp
     press, group = (hook.delivered[k]["alerts"] for k in hook.order)
     assert [a["subject"] for a in press] == ["alarm-1"]  # the press did not wait
     assert [a["subject"] for a in group] == ["cam-0", "cam-1", "cam-2"]
+
+
+async def test_a_press_overtakes_a_storm_waiting_for_the_same_receiver(setup):
+    db, book, router, receivers, hook = setup
+    sender = sender_for(db, receivers)
+    await hook.start()
+    t = time.time()
+    storm = [Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, f"s{i}", f"cam-{i}", True) for i in range(300)]
+    feed(db, book, router, None, book.judge(storm, t))
+    task = asyncio.create_task(sender.run())
+    await wait_for(lambda: len(hook.order) >= 5, 10)
+    fed = time.monotonic()
+    feed(db, book, router, sender, book.alarm(AlarmEvent("s1", "alarm-1", "e1", "press", t, t), t))
+    await wait_for(lambda: any(a["subject"] == "alarm-1" for k in hook.order for a in hook.delivered[k]["alerts"]), 10)
+    waited = time.monotonic() - fed
+    before = next(i for i, k in enumerate(hook.order) if hook.delivered[k]["alerts"][0]["subject"] == "alarm-1")
+    await wait_for(lambda: len(hook.order) == 301, timeout=30)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await hook.stop()
+    assert before < 150, f"the press left after {before} of the storm's 300 messages"
+    assert waited < 1.0
+    storm = [a[0] for a in alerts_in_order(hook) if a[0] != "alarm-1"]
+    assert sorted(storm) == sorted(f"cam-{i}" for i in range(300))  # each once
+
+
+async def test_a_receiver_that_comes_back_gets_a_waiting_press_within_the_urgent_backoff(setup):
+    db, book, router, receivers, hook = setup
+    sender = OutboxSender(SqlOutbox(db), receivers, group_window_s=0, backoff=Backoff(2.0, 300.0),
+                          urgent_backoff=Backoff(0.2, 0.5), poll_s=5.0)
+    task = asyncio.create_task(sender.run())
+    t = time.time()
+    hook.failing = True
+    await hook.start()
+    feed(db, book, router, sender, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", "cam-0", True)], t))
+    feed(db, book, router, sender, book.alarm(AlarmEvent("s1", "alarm-1", "e1", "press", t, t), t))
+    await wait_for(lambda: len(hook.attempts) >= 6, 10)  # the normal lane backs off for seconds; the urgent one probes
+    hook.failing = False
+    back = time.monotonic()
+    await wait_for(lambda: len(hook.order) == 2, timeout=5)
+    took = time.monotonic() - back
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await hook.stop()
+    assert took < 1.5, "the press probe found the receiver back, and the grouped message followed at once"
+    assert sorted(hook.delivered[k]["alerts"][0]["subject"] for k in hook.order) == ["alarm-1", "cam-0"]

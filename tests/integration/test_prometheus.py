@@ -21,6 +21,7 @@ import pytest
 import yaml
 from aiohttp import web
 
+from alerts.routing import parse_receivers
 from devices.registry import parse_registry
 from monitor.app import App
 from monitor.config import Config, DatabaseConfig, HttpConfig, MqttConfig
@@ -121,7 +122,8 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
     cfg = Config(mqtt=MqttConfig(url=url, client_id="campus-monitor-prom-test"),
                  database=DatabaseConfig(url=f"sqlite:///{tmp_path / 'campus.db'}", persist_every_s=1),
                  http=HttpConfig(listen="127.0.0.1:0"),
-                 receivers=({"kind": "webhook", "name": "bureau", "url": f"http://127.0.0.1:{hook_port}/hook"},))
+                 receivers=tuple(parse_receivers([{"kind": "webhook", "name": "bureau",
+                                                   "url": f"http://127.0.0.1:{hook_port}/hook"}])))
     app = App(cfg, registry, ("district.yaml", text))
     await app.start()
     scenario = [Action(0.5, Verb.KILL, dying_camera, offline=True), Action(1.0, Verb.PRESS, f"panhe-ms/alarm/{alarm}"),

@@ -180,3 +180,29 @@ def test_bad_listen_address_is_an_error(value: str) -> None:
 )
 def test_passwords_are_masked_in_urls_for_logs(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+def test_cluster_and_failover_keys() -> None:
+    cfg = parse_config('[mqtt]\nfailover = ["mqtt://127.0.0.1:18832", "mqtt://127.0.0.1:18833"]\n'
+                       '[database]\nurl = "postgresql+psycopg://u@h/db"\n'
+                       '[cluster]\nnode = "node-a"\npartitions = 32\nlease_s = 10\n', "campus.toml")
+    assert cfg.mqtt.failover == ("mqtt://127.0.0.1:18832", "mqtt://127.0.0.1:18833")
+    assert (cfg.cluster.node, cfg.cluster.partitions, cfg.cluster.lease_s) == ("node-a", 32, 10.0)
+    assert parse_config("", "c.toml").cluster.node == ""
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ('[cluster]\nnode = "node-a"\n', ["cluster.node", "SQLite"]),
+    ('[database]\nurl = "postgresql+psycopg://u@h/db"\n[cluster]\nnode = "a b"\n', ["cluster.node"]),
+    ("[cluster]\npartitions = 0\n", ["cluster.partitions"]),
+    ("[cluster]\nlease_s = 1\n", ["cluster.lease_s"]),
+    ('[mqtt]\nfailover = "mqtt://x:1"\n', ["mqtt.failover", "a list of strings"]),
+    ('[mqtt]\nfailover = ["http://x:1"]\n', ["mqtt.failover[0]"]),
+    ("[cluster]\nleader = 1\n", ["cluster.leader", "unknown key"]),
+    ("[metrics]\nper_device = 1\n", ["metrics.per_device", "true or false"]),
+])
+def test_cluster_config_errors_name_the_key(text: str, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "campus.toml")
+    for w in words:
+        assert w in str(err.value)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from devices.judge import Judge
 from devices.model import DeviceKind
@@ -35,16 +36,36 @@ class App:
     metric_sources: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
 
 
-def district() -> tuple[App, CollectorRegistry]:
+class Scrape:
+    """What one scrape shows: the metric families of the registry and the per-device series that
+    `DeviceMetrics.text()` writes as exposition text, read back with `get_sample_value`."""
+
+    def __init__(self, registry: CollectorRegistry, device_metrics: DeviceMetrics) -> None:
+        self.registry = registry
+        self.device_metrics = device_metrics
+
+    def get_sample_value(self, name: str, labels: dict[str, str] | None = None) -> float | None:
+        value = self.registry.get_sample_value(name, labels)
+        if value is not None:
+            return value
+        for family in text_string_to_metric_families("".join(self.device_metrics.text())):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == (labels or {}):
+                    return float(sample.value)
+        return None
+
+
+def district() -> tuple[App, Scrape]:
     judge = Judge(small_registry())
     judge.restore({}, T0)
     judge.link_up(T0)
     app = App(judge)
+    device_metrics = DeviceMetrics(judge, app.alarm_counts, app.collector.counts, lambda: app.collector.connected)
     registry = metrics_registry([
-        DeviceMetrics(judge, app.alarm_counts, app.collector.counts, lambda: app.collector.connected).metrics,
+        device_metrics.metrics,
         lambda: (m for source in app.metric_sources for m in source()),
     ])
-    return app, registry
+    return app, Scrape(registry, device_metrics)
 
 
 def beat(app: App, device: str, kind: DeviceKind = DeviceKind.CAMERA, school: str = "panhe-ms", at: float = T0) -> None:
@@ -59,7 +80,7 @@ def camera(device: str, zone: str, school: str = "panhe-ms") -> dict[str, str]:
     return {"school": school, "kind": "camera", "device": device, "zone": zone}
 
 
-def dorm(registry: CollectorRegistry, name: str) -> float | None:
+def dorm(registry: Scrape, name: str) -> float | None:
     return registry.get_sample_value(name, {"school": "panhe-ms", "zone": "dorm-girls", "zone_kind": "dormitory"})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from monitor.http.api import alerts, audit, buses, maintenance, schools, tickets
+from monitor.http.api import alerts, audit, buses, maintenance, records, schools, tickets
 from monitor.http.errors import json_response
 from monitor.http.openapi import document
 
@@ -15,5 +15,5 @@ async def openapi(request: web.Request) -> web.Response:
 
 def add_api_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/api/v1/openapi.json", openapi)
-    for resource in (schools, alerts, tickets, buses, maintenance, audit):
+    for resource in (schools, alerts, tickets, buses, maintenance, audit, records):
         resource.add_routes(r)

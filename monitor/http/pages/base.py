@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -51,7 +51,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "login_help": ("请输入管理员发放的访问令牌。", "Enter the access token you were given."),
     "login_failed": ("令牌无效。", "The token is not valid."),
     "too_many": ("失败次数过多，请一分钟后再试。", "Too many failed attempts; wait a minute."),
-    "school": ("学校", "School"), "dark_zones": ("盲区", "Dark zones"), "dead_cameras": ("离线摄像头", "Cameras down"),
+    "stale_form": ("登录表单已过期，请重新登录。", "The login form was stale; please log in again."),
+    "school": ("学校", "School"), "dark_zones": ("暗区", "Dark zones"),
+    "blind_spots": ("盲区", "Blind spots"), "watch_log": ("监控使用记录", "Monitoring-use record"),
+    "report": ("巡查报告", "Inspection report"), "keeper": ("记录责任人", "Keeper"),
+    "passengers": ("载客", "Passengers"), "capacity": ("核载", "Capacity"), "overloaded": ("超载", "Overloaded"),
+    "dead_cameras": ("离线摄像头", "Cameras down"),
     "pressed": ("一键报警", "Alarm presses"), "off_route": ("偏离路线校车", "Buses off route"),
     "firing_alerts": ("未处理告警", "Firing alerts"), "firing": ("告警中", "firing"),
     "not_resolved": ("未解除", "not resolved"), "active": ("未关闭", "not closed"), "offline": ("全校离线", "School offline"),
@@ -220,4 +225,17 @@ def page(roles: tuple[str, ...], post: bool = False) -> Callable[[PageHandler], 
 
 def back_to(request: web.Request, fallback: str) -> web.HTTPFound:
     nxt = str(request[FORM].get("next", "")) if FORM in request else ""
-    return web.HTTPFound(nxt if nxt.startswith("/") and not nxt.startswith("//") else fallback)
+    return web.HTTPFound(local_path(nxt, fallback))
+
+
+def local_path(target: str, fallback: str = "/") -> str:
+    """`target` when it is a path on this site, else `fallback`. Checked as a browser reads it:
+    browsers drop tabs, CR and LF anywhere in a URL and take `\\` for `/`, so `/\t/evil.example` and
+    `/\\evil.example` are `//evil.example`, another site. The normalised path is what is returned."""
+    path = "".join(ch for ch in target.strip() if ch not in "\t\r\n").replace("\\", "/")
+    if not path.startswith("/") or path.startswith("//") or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+        return fallback
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return path

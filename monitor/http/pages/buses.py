@@ -58,9 +58,12 @@ async def bus_page(request: web.Request) -> web.Response:
     fixes = [fix_view(f) for f in await track_of(c, bus.id, c.clock() - 3600)]
     dev = c.judge.liveness.devices.get((bus.school, DeviceKind.GPS, bus.id))
     school = c.registry.school(bus.school)
+    watch = c.buses.watches.get(bus.id)
+    snap = watch.snapshot() if watch is not None else None
     return render(request, "bus.html", bus=bus, route=route, svg=svg_of(route, fixes), fixes=fixes[-20:][::-1],
                   gps=str(dev.state) if dev else "unknown", last_seen=dev.last_seen if dev else None,
-                  school=school, refreshing=True)
+                  school=school, passengers=snap.passengers if snap else None,
+                  overloaded=bool(snap and snap.overloaded), refreshing=True)
 
 
 def add_routes(r: web.UrlDispatcher) -> None:

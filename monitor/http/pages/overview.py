@@ -47,12 +47,13 @@ def school_rows(c: HttpContext, principal: Principal, open_alerts: dict[str, dic
         row: dict[str, Any] = {
             "id": school.id, "name": school.name, "offline": bool(sc and sc.offline),
             "dark": dark.get(school.id, 0), "dead": dead.get(school.id, 0), "cameras": cams.get(school.id, 0),
+            "blind": sc.blind_spots if sc else 0,
             "pressed": by_rule.get("alarm_pressed", 0) + by_rule.get("alarm_tampered", 0),
             "off_route": by_rule.get("bus_off_route", 0),
             "critical": sev.get("critical", 0), "firing": sum(sev.values()),
         }
-        row["score"] = (row["offline"], row["pressed"], row["dark"], row["critical"], row["dead"], row["off_route"],
-                        row["firing"])
+        row["score"] = (row["offline"], row["pressed"], row["dark"], row["blind"], row["critical"], row["dead"],
+                        row["off_route"], row["firing"])
         rows.append(row)
     rows.sort(key=lambda r: (tuple(-int(x) for x in r["score"]), r["id"]))
     return rows
