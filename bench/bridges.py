@@ -178,7 +178,8 @@ class Monitor:
         self.port = free_port()
         (tmp / f"{name}.toml").write_text(
             f'[mqtt]\nurl = "mqtt://127.0.0.1:{mqtt_port}"\nclient_id = "bench-{name}"\n'
-            f'[database]\nurl = "sqlite:///{tmp / name}.db"\n[http]\nlisten = "127.0.0.1:{self.port}"\n',
+            f'[database]\nurl = "sqlite:///{tmp / name}.db"\n[http]\nlisten = "127.0.0.1:{self.port}"\n'
+            '[metrics]\nmax_age_s = 0\n',  # every read of the counts is fresh
             encoding="utf-8")
         self.proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--log-level", "warning", "run",
                                       "--config", str(tmp / f"{name}.toml"), "--registry", str(tmp / "registry.yaml")],
