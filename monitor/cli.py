@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from devices.registry import RegistryError
 from monitor.config import Config, ConfigError, load_config
@@ -33,13 +34,18 @@ def _fail(message: str, code: int = 2) -> int:
 # ---- run -------------------------------------------------------------------------------------------
 
 
-async def _serve(app: object, extra_stop: list[object] | None = None) -> None:
+class Service(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+async def _serve(app: Service, extra_stop: list[object] | None = None) -> None:
     stop = stop_on_signals()
-    await app.start()  # type: ignore[attr-defined]
+    await app.start()
     try:
         await stop.wait()
     finally:
-        await app.stop()  # type: ignore[attr-defined]
+        await app.stop()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

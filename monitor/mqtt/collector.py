@@ -288,7 +288,8 @@ class Collector:
                 self._auth_refused(reason)
             self._refusal_seen = False
             if not self._stopping and self.refused is None and self._loop is not None:
-                self._loop.call_later(self._backoff, lambda: self._loop.create_task(self._connect_loop()))  # type: ignore[union-attr]
+                loop = self._loop
+                loop.call_later(self._backoff, lambda: loop.create_task(self._connect_loop()))
                 self._backoff = min(self._backoff * 2, 30.0)
         except Exception:  # noqa: BLE001
             log.exception("error handling MQTT disconnect")

@@ -15,8 +15,8 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
-from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from alerts import digest as pure
 from alerts.digest import Digest, DigestNames

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 #: Constraint and index names are derived, never left to the database, so migrations can name them.
@@ -44,3 +44,10 @@ def load_table_modules() -> MetaData:
     for name in table_module_names():
         importlib.import_module(name)
     return Base.metadata
+
+
+def table_of(record: type[Base]) -> Table:
+    """The Core `Table` behind a declarative record class (for bulk statements)."""
+    table = record.__table__
+    assert isinstance(table, Table)
+    return table

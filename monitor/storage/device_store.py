@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Table, and_, bindparam, select, text
+from sqlalchemy import Connection, and_, bindparam, select, text
 
 from devices.model import DeviceKind
+from monitor.storage.base import table_of
 from monitor.storage.db import Database
 from monitor.storage.tables import DeviceRecord
 
-DEVICES: Table = DeviceRecord.__table__  # type: ignore[assignment]
+DEVICES = table_of(DeviceRecord)
 #: Rows per statement: bounds the memory of one call, not the transaction (one for the whole save).
 BATCH = 5_000
 

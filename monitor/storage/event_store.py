@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, select
+from sqlalchemy import Connection, Insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from devices.events import AlarmEvent, Judgement, Rule, Severity
+from monitor.storage.base import table_of
 from monitor.storage.db import Database
 from monitor.storage.tables import AlarmEventRecord, JudgementRecord
 
-ALARM_EVENTS: Table = AlarmEventRecord.__table__  # type: ignore[assignment]
-JUDGEMENTS: Table = JudgementRecord.__table__  # type: ignore[assignment]
+ALARM_EVENTS = table_of(AlarmEventRecord)
+JUDGEMENTS = table_of(JudgementRecord)
 
 
 def _insert_once(dialect: str, values: dict[str, Any]) -> Insert:

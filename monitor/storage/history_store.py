@@ -13,16 +13,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from devices.availability import StateChange
+from monitor.storage.base import table_of
 from monitor.storage.db import Database
 from monitor.storage.history_tables import DeviceHistoryRecord, MonitorRunRecord
 from monitor.storage.tables import DeviceRecord
 
-HISTORY: Table = DeviceHistoryRecord.__table__  # type: ignore[assignment]
-RUNS: Table = MonitorRunRecord.__table__  # type: ignore[assignment]
-DEVICES: Table = DeviceRecord.__table__  # type: ignore[assignment]
+HISTORY = table_of(DeviceHistoryRecord)
+RUNS = table_of(MonitorRunRecord)
+DEVICES = table_of(DeviceRecord)
 BATCH = 5_000
 DeviceKey = tuple[str, str, str]  # (school, kind, device id)
 

@@ -13,15 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, text
+from sqlalchemy import Connection, text
 from sqlalchemy.dialects.postgresql import insert
 
 from monitor.cluster.partitions import Lease, Plan
+from monitor.storage.base import table_of
 from monitor.storage.cluster_tables import ClusterNodeRecord, PartitionLeaseRecord
 from monitor.storage.db import Database
 
-LEASES: Table = PartitionLeaseRecord.__table__  # type: ignore[assignment]
-NODES: Table = ClusterNodeRecord.__table__  # type: ignore[assignment]
+LEASES = table_of(PartitionLeaseRecord)
+NODES = table_of(ClusterNodeRecord)
 
 
 class Fenced(RuntimeError):

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Insert, Table, func, select, update
+from sqlalchemy import Insert, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts.outbox import OutboxRow
 from monitor.storage.alert_tables import OutboxRecord
+from monitor.storage.base import table_of
 from monitor.storage.db import Database
 
 _PENDING = "pending"
@@ -75,7 +76,7 @@ def add_digest(db: Database, receiver: str, key: str, body: Mapping[str, Any], c
         "urgent": False, "created": created, "hold_until": created, "batch": None, "attempts": 0,
         "next_attempt": created, "state": _PENDING, "kind": "digest",
     }
-    table: Table = OutboxRecord.__table__  # type: ignore[assignment]  # declarative tables are Tables
+    table = table_of(OutboxRecord)
     insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
     stmt: Insert = insert(table).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"])
     with db.begin() as conn:

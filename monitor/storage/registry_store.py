@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, bindparam, select
 
 from devices.model import Registry, Route
+from monitor.storage.base import table_of
 from monitor.storage.db import Database
 from monitor.storage.tables import (
     BusRecord,
@@ -32,12 +33,12 @@ log = logging.getLogger(__name__)
 Row = dict[str, Any]
 Key = tuple[Any, ...]
 
-SCHOOLS: Table = SchoolRecord.__table__  # type: ignore[assignment]
-ZONES: Table = ZoneRecord.__table__  # type: ignore[assignment]
-ROUTES: Table = RouteRecord.__table__  # type: ignore[assignment]
-BUSES: Table = BusRecord.__table__  # type: ignore[assignment]
-DEVICES: Table = DeviceRecord.__table__  # type: ignore[assignment]
-IMPORTS: Table = RegistryImportRecord.__table__  # type: ignore[assignment]
+SCHOOLS = table_of(SchoolRecord)
+ZONES = table_of(ZoneRecord)
+ROUTES = table_of(RouteRecord)
+BUSES = table_of(BusRecord)
+DEVICES = table_of(DeviceRecord)
+IMPORTS = table_of(RegistryImportRecord)
 
 #: Parents first: inserts go in this order, deletes in the reverse.
 REGISTRY_TABLES: tuple[Table, ...] = (SCHOOLS, ROUTES, ZONES, BUSES, DEVICES)

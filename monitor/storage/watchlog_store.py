@@ -13,15 +13,16 @@ import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, select
+from sqlalchemy import Select, select
 
 from devices.events import DOWN_RULES
+from monitor.storage.base import table_of
 from monitor.storage.db import Database
 from monitor.storage.history_tables import WatchLogRecord
 from monitor.storage.tables import AlarmEventRecord, JudgementRecord
 from monitor.storage.ticket_tables import AuditRecord
 
-WATCH_LOG: Table = WatchLogRecord.__table__  # type: ignore[assignment]
+WATCH_LOG = table_of(WatchLogRecord)
 DOWN_RULE_NAMES = sorted(str(r) for r in DOWN_RULES.values())
 
 
