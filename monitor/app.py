@@ -7,8 +7,8 @@ Threads: the asyncio loop owns the judge, the bus watches, the alert book and th
 MQTT callback runs on it). The database is used from one worker thread (`DbThread`), so SQLite sees
 one writer and the loop never waits on a disk.
 
-Start order: database (migrations, registry import, stored device states and detours), alerts,
-tickets, track store, digest, device watch (standing judgements and timers), MQTT collector, HTTP.
+Start order: database (migrations, registry import, stored device states and detours), alerts (and
+the press board the pages' banner reads, fed by the alert engine's subscribe hook), tickets, track store, digest, device watch (standing judgements and timers), MQTT collector, HTTP.
 Stop order is the reverse.
 """
 
@@ -33,6 +33,7 @@ from monitor.services.alerting import AlertEngine
 from monitor.services.buses import BusDesk
 from monitor.services.digest import DigestService
 from monitor.services.metrics import DeviceMetrics, metrics_registry
+from monitor.services.presses import PressBoard
 from monitor.services.tickets import TicketDesk
 from monitor.services.tracks import TrackStore
 from monitor.services.watch import DeviceWatch
@@ -59,9 +60,12 @@ class App:
         self.judge = Judge(registry)
         self.tracks = TrackStore(cfg.buses, self.db, clock)
         self.buses = BusDesk(cfg.buses, registry, self.tracks, clock)
-        self.alerts = AlertEngine(cfg.alerts, RegistryNames.from_registry(registry),
+        names = RegistryNames.from_registry(registry)
+        self.alerts = AlertEngine(cfg.alerts, names,
                                   [(s.id, a.id) for s in registry.schools for a in s.alarms],
                                   cfg.receivers, self.db, clock)
+        self.presses = PressBoard(names)  # the pages' press banner
+        self.alerts.subscribe(self.presses.on_changes)
         self.tickets = TicketDesk(cfg.tickets, registry, self.judge, self.db, clock)
         self.watch = DeviceWatch(self.judge, self.buses, self.db, clock,
                                  persist_every_s=cfg.database.persist_every_s,
@@ -79,7 +83,7 @@ class App:
         self.http = HttpServer(cfg.http.listen, make_web_app(HttpContext(
             cfg=cfg.http, registry=registry, judge=self.judge, clock=clock, db=self.db, alerts=self.alerts,
             tickets=self.tickets, buses=self.buses, tracks=self.tracks, auth=self.auth, metrics=self.metrics,
-            ready=self.ready,
+            ready=self.ready, presses=self.presses,
         )))
 
     @property
@@ -99,6 +103,7 @@ class App:
         if restored:
             log.info("restored %d declared detours", restored)
         await self.alerts.start()
+        self.presses.restore(self.alerts.book.open_alerts())
         await self.tickets.start()
         await self.tracks.start()
         await self.digest.start()
@@ -115,6 +120,7 @@ class App:
         await self.tracks.stop()
         await self.tickets.stop()
         await self.alerts.stop()
+        self.presses.close()  # ends the pages' event streams, so the HTTP server need not wait for them
         await self.http.stop()
         await self.db.call(Database.dispose)
         self.db.close()

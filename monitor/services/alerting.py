@@ -49,6 +49,12 @@ class AlertEngine:
                                    dead_after_s=cfg.dead_letter_after_s, stats=self.stats, clock=clock,
                                    in_db=db.run)
         self._tasks: list[asyncio.Task[None]] = []
+        self._subscribers: list[Callable[[list[AlertChange]], None]] = []
+
+    def subscribe(self, listener: Callable[[list[AlertChange]], None]) -> None:
+        """`listener(changes)` is called on the loop with every batch of alert changes, as they are made
+        (before they are stored): the pages' press banner hears of a press at once."""
+        self._subscribers.append(listener)
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -101,6 +107,7 @@ class AlertEngine:
         changes = self.book.ack(alert_id, actor, self.clock(), note)
         await self.db.call(alert_store.store_changes, changes, self.router.route(changes))
         self.sender.wake()
+        self._tell(changes)
         found = changes[-1].alert if changes else self.book.get(alert_id)
         assert found is not None
         return found
@@ -114,9 +121,17 @@ class AlertEngine:
     def _apply(self, changes: list[AlertChange]) -> None:
         if not changes:
             return
+        self._tell(changes)
         notices = self.router.route(changes)
         task = asyncio.get_running_loop().create_task(self.db.call(alert_store.store_changes, changes, notices))
         task.add_done_callback(self._stored)
+
+    def _tell(self, changes: list[AlertChange]) -> None:
+        for listener in self._subscribers:
+            try:
+                listener(changes)
+            except Exception:  # noqa: BLE001 - a listener never stops the alerts
+                log.exception("alert listener %r failed", listener)
 
     def _stored(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from yarl import URL
 
 from monitor.http.actions import ack_alert
 from monitor.http.auth import Principal
@@ -44,7 +45,13 @@ async def alerts_page(request: web.Request) -> web.Response:
 async def ack_page(request: web.Request) -> web.StreamResponse:
     note = str(request[FORM].get("note", "")).strip() or None
     await ack_alert(request, "page", note)
-    raise back_to(request, "/alerts")
+    raise acked_redirect(back_to(request, "/alerts"))
+
+
+def acked_redirect(found: web.HTTPFound) -> web.HTTPFound:
+    """Back where the ack came from, saying it worked (the page shows a confirmation)."""
+    target = URL(found.location).update_query(acked="1")
+    return web.HTTPFound(str(target))
 
 
 def add_routes(r: web.UrlDispatcher) -> None:

@@ -45,6 +45,7 @@ SESSIONS_KEY = web.AppKey("page_sessions", "Sessions")
 JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
 SESSION = web.RequestKey("session", "Session")
 FORM = web.RequestKey("form", MultiDictProxy)
+PRESS_WATCHERS = ("bureau", "officer")  # whose pages carry the press banner (admin too)
 
 TEXT: dict[str, tuple[str, str]] = {
     "title": ("校园安全监控", "Campus Safety Monitor"),
@@ -79,6 +80,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "warning": ("警告", "warning"), "info": ("提示", "info"), "ok": ("正常", "OK"), "worst_first": ("最严重的排在前面", "worst first"),
     "speed": ("速度", "Speed"), "time": ("时间", "Time"), "by": ("操作人", "By"), "ticket": ("工单", "Ticket"),
     "down_since": ("离线起始", "Down since"), "reopened": ("重开次数", "Reopened"),
+    "press_head": ("紧急报警：请立即处置", "Emergency: respond now"),
+    "press_note": ("处置情况（可选）", "What was done (optional)"), "press_ack": ("确认已处置", "Acknowledge"),
+    "sound_on": ("♪ 报警声音：开", "♪ Alarm sound on"), "sound_off": ("报警声音：关", "Alarm sound off"),
+    "sound_blocked": ("点此开启报警声音", "Tap to turn the alarm sound on"),
+    "acked_flash": ("已确认，记录已保存在告警历史中。", "Acknowledged; it stays in the alert history."),
 }
 
 
@@ -148,8 +154,13 @@ def render(request: web.Request, name: str, code: int = 200, **ctx: Any) -> web.
         return pair[index] if pair else key
 
     session: Session | None = request.get(SESSION)
+    principal = session.principal if session else None
+    press_watch = principal is not None and principal.role in ("admin", *PRESS_WATCHERS)
+    presses = ([p.view(lang) for p in context(request).presses.unacknowledged(principal.sees_school)]
+               if principal is not None and press_watch else [])
     html = env.get_template(name).render(
-        t=t, lang=lang, session=session, principal=session.principal if session else None,
+        t=t, lang=lang, session=session, principal=principal, press_watch=press_watch, presses=presses,
+        acked=bool(request.query.get("acked")),
         path=request.path_qs, quote=quote, refresh=REFRESH_S, local_time=local_time,
         static=lambda name: f"/static/{name}", request_path_lang=lambda code: with_lang(request, code), **ctx,
     )
