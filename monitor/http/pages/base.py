@@ -61,22 +61,22 @@ TEXT: dict[str, tuple[str, str]] = {
     "zones": ("区域", "Zones"), "zone": ("区域", "Zone"), "live": ("在线/总数", "Live/total"),
     "devices": ("设备", "Devices"), "device": ("设备", "Device"), "kind": ("类型", "Kind"),
     "state": ("状态", "State"), "last_seen": ("最后心跳", "Last seen"), "buses": ("校车", "Buses"),
-    "plate": ("车牌", "Plate"), "route": ("路线", "Route"), "gps": ("GPS", "GPS"), "position": ("位置", "Position"),
+    "plate": ("车牌", "Plate"), "route": ("路线", "Route"), "position": ("位置", "Position"),
     "rule": ("规则", "Rule"), "severity": ("级别", "Severity"), "summary": ("内容", "Summary"),
     "started": ("开始", "Started"), "ack": ("确认", "Acknowledge"), "acked_by": ("确认人", "Acknowledged by"),
     "all": ("全部", "All"), "status": ("状态", "Status"), "assignee": ("负责人", "Assignee"),
     "opened": ("开单时间", "Opened"), "take": ("接单", "Take"), "note": ("备注", "Note"),
     "add_note": ("添加备注", "Add note"), "resolve": ("已修复", "Resolve"), "open_ticket": ("手动开单", "Open a ticket"),
     "notes": ("记录", "Notes"), "none": ("无", "none"), "track": ("最近轨迹", "Recent track"),
-    "corridor": ("走廊宽度", "Corridor"), "speed_limit": ("限速", "Speed limit"), "windows": ("运营时段", "Service windows"),
+    "corridor": ("偏离报警距离", "Off-route distance"), "speed_limit": ("限速", "Speed limit"), "windows": ("运营时段", "Service windows"),
     "no_position": ("暂无定位", "No position yet"), "forbidden": ("无权访问", "Not allowed"),
     "not_found": ("未找到", "Not found"), "back": ("返回", "Back"), "english": ("English", "English"),
     "chinese": ("中文", "中文"), "refresh_note": ("页面每 5 秒自动刷新", "This page refreshes every 5 s"),
     "open": ("待处理", "open"), "in_progress": ("处理中", "in progress"), "verifying": ("验证中", "verifying"),
     "closed": ("已关闭", "closed"), "up": ("在线", "up"), "down": ("离线", "down"), "faulty": ("故障", "faulty"),
     "unknown": ("未知", "unknown"), "acknowledged": ("已确认", "acknowledged"), "resolved": ("已解除", "resolved"),
-    "camera": ("摄像头", "camera"), "alarm": ("报警器", "alarm panel"), "face": ("人脸识别终端", "face terminal"),
-    "nvr": ("录像机", "recorder (NVR)"), "unreachable": ("不可达", "unreachable"), "critical": ("严重", "critical"),
+    "camera": ("摄像头", "camera"), "alarm": ("一键报警器", "alarm panel"), "face": ("人脸识别终端", "face terminal"),
+    "nvr": ("硬盘录像机", "recorder (NVR)"), "gps": ("车载定位", "GPS unit"), "unreachable": ("不可达", "unreachable"), "critical": ("严重", "critical"),
     "warning": ("警告", "warning"), "info": ("提示", "info"), "ok": ("正常", "OK"), "worst_first": ("最严重的排在前面", "worst first"),
     "speed": ("速度", "Speed"), "time": ("时间", "Time"), "by": ("操作人", "By"), "ticket": ("工单", "Ticket"),
     "down_since": ("离线起始", "Down since"), "reopened": ("重开次数", "Reopened"),
@@ -84,6 +84,38 @@ TEXT: dict[str, tuple[str, str]] = {
     "press_note": ("处置情况（可选）", "What was done (optional)"), "press_ack": ("确认已处置", "Acknowledge"),
     "sound_on": ("♪ 报警声音：开", "♪ Alarm sound on"), "sound_off": ("报警声音：关", "Alarm sound off"),
     "sound_blocked": ("点此开启报警声音", "Tap to turn the alarm sound on"),
+    "sev_serious": ("严重和警告", "critical and warning"), "sev_critical": ("严重", "critical"),
+    "sev_warning": ("警告", "warning"), "sev_info": ("提示", "info"), "sev_all": ("全部（含提示）", "all (with info)"),
+    "filter": ("筛选", "Filter"), "count_shown": ("共 {n} 条，显示 {shown} 条", "{n} alerts, {shown} shown"),
+    "ack_selected": ("确认所选", "Acknowledge selected"), "select": ("选择", "Select"),
+    "role_admin": ("管理员", "administrator"), "role_bureau": ("教育局", "education bureau"),
+    "role_officer": ("学校安全员", "school safety officer"), "role_maintenance": ("维修人员", "maintenance crew"),
+    "err_401": ("请先登录。", "Please log in first."),
+    "err_403": ("您的账号无权查看或操作此内容。", "Your account may not see or do this."),
+    "err_404": ("没有找到要找的内容。", "What you asked for is not here."),
+    "err_409": ("状态已变化，请刷新后再试。", "It changed meanwhile; reload and try again."),
+    "err_400": ("填写的内容有误：", "Something in the form is not right: "),
+    "err_csrf": ("表单已过期，请刷新页面后重试。", "The form is stale; reload the page and try again."),
+    "err_500": ("服务出错，请查看监控日志。", "Internal error; see the monitor's log."),
+    "act_opened": ("开单（系统）", "opened (by the rules)"), "act_opened_by_hand": ("手动开单", "opened by hand"),
+    "act_assigned": ("接单", "taken"), "act_noted": ("备注", "note"), "act_resolved": ("报修复", "reported fixed"),
+    "act_closed": ("验证通过，关闭", "verified and closed"), "act_reopened": ("仍未恢复，重开", "still down, reopened"),
+    "system": ("系统", "system"), "my_school": ("本校总览", "My school"), "my_schools": ("本校总览", "My schools"),
+    "kind_dormitory": ("宿舍", "dormitory"), "kind_canteen": ("食堂", "canteen"), "kind_gate": ("校门", "gate"),
+    "kind_classroom": ("教学楼", "classroom"), "kind_playground": ("操场", "playground"), "kind_other": ("其他", "other"),
+    "min_live": ("至少 {n} 路在线", "at least {n} live"), "location": ("位置", "Location"),
+    "last_fix": ("最后定位", "Last fix"), "buses_page": ("校车", "Buses"), "map": ("地图", "Map"),
+    "availability": ("在线记录", "Availability"), "recent_changes": ("最近的状态变化", "Recent changes"),
+    "from_state": ("从", "from"), "to_state": ("变为", "to"), "gps_unit": ("车载定位", "GPS unit"),
+    "school_devices": ("学校设备状态", "The school's devices"), "related_alerts": ("相关告警", "Related alerts"),
+    "pick_device": ("选择设备", "Pick a device"), "ticket_no": ("工单号", "Ticket no."),
+    "take_first": ("请先接单，再报修复。", "Take the ticket first, then report it fixed."),
+    "in_window": ("运营中", "in service"), "off_window": ("非运营时段", "out of service"),
+    "off_route_now": ("偏离路线", "off route"), "on_route": ("在路线上", "on route"), "speeding": ("超速", "speeding"),
+    "no_coords": ("以下学校没有坐标（没有校车路线可推算）：", "Schools without a place (no bus route to place them by):"),
+    "worst_state": ("按最严重状态着色", "coloured by worst state"), "school_ok": ("正常", "fine"),
+    "school_warn": ("有告警", "alerts"), "school_bad": ("严重（报警/盲区/离线）", "critical (press, dark zone, offline)"),
+    "no_tiles": ("未配置底图（[http] map_tiles），只显示路线和学校。", "No base map configured ([http] map_tiles): routes and schools only."),
     "acked_flash": ("已确认，记录已保存在告警历史中。", "Acknowledged; it stays in the alert history."),
 }
 
@@ -187,8 +219,11 @@ def local_time(t: float | str | None) -> str:
     return moment.astimezone(DISPLAY_TZ).strftime("%m-%d %H:%M:%S")
 
 
-def error_page(request: web.Request, status: int, message: str) -> web.Response:
-    return render(request, "error.html", status, status=status, message=message)
+def error_page(request: web.Request, status: int, message: str, key: str | None = None) -> web.Response:
+    """An error in the reader's language: the status's own words (or `key`'s); the technical
+    `message` (English) only on English pages."""
+    key = key or (f"err_{status}" if f"err_{status}" in TEXT else "err_500")
+    return render(request, "error.html", status, status=status, message=message, key=key)
 
 
 # ---- guards ----------------------------------------------------------------------------------------
@@ -213,7 +248,7 @@ def page(roles: tuple[str, ...], post: bool = False) -> Callable[[PageHandler], 
                 if post:
                     form = await request.post()
                     if not hmac.compare_digest(str(form.get("csrf", "")), session.csrf):
-                        return error_page(request, 403, "the form is stale or forged (CSRF); reload the page")
+                        return error_page(request, 403, "the form is stale or forged (CSRF); reload the page", "err_csrf")
                     request[FORM] = form
                 return await fn(request)
             except AuthError as exc:
