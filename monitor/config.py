@@ -41,6 +41,9 @@ class DatabaseConfig:
 class HttpConfig:
     listen: str = "127.0.0.1:8080"
     metrics_public: bool = True
+    map_tiles: str = ""  # base map tile URL with {z}/{x}/{y} (and optional {s}); empty: no base map, nothing fetched
+    map_datum: str = "wgs84"  # the tiles' datum: "gcj02" for Chinese tile services (AutoNavi, Tencent)
+    map_attribution: str = ""  # shown in the map's corner, as the tile service asks
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +99,19 @@ _SECTIONS = {
 }
 
 
-def _section(cls: type, table: Any, where: str, src: str) -> Any:
+def _section(cls: type, table: Any, where: str, src: str, errors: list[str]) -> Any:
+    """The section's dataclass; every unknown key and bad value is added to `errors` (None then)."""
     if not isinstance(table, dict):
-        raise ConfigError(f"{src}: [{where}]: must be a table")
+        errors.append(f"{src}: [{where}]: must be a table")
+        return None
     known = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
+    before = len(errors)
     for key, value in table.items():
         f = known.get(key)
         if f is None:
-            raise ConfigError(f"{src}: {where}.{key}: unknown key (allowed: {', '.join(sorted(known))})")
+            errors.append(f"{src}: {where}.{key}: unknown key (allowed: {', '.join(sorted(known))})")
+            continue
         kind = str(f.type)  # the annotation's name: "bool", "int", "float" or "str"
         if kind == "bool":
             ok = isinstance(value, bool)
@@ -114,9 +121,10 @@ def _section(cls: type, table: Any, where: str, src: str) -> Any:
         else:
             ok = isinstance(value, str)
         if not ok:
-            raise ConfigError(f"{src}: {where}.{key}: {value!r} must be {_kind(kind)}")
+            errors.append(f"{src}: {where}.{key}: {value!r} must be {_kind(kind)}")
+            continue
         values[key] = float(value) if kind == "float" else value
-    return cls(**values)
+    return cls(**values) if len(errors) == before else None
 
 
 def _kind(kind: str) -> str:
@@ -135,18 +143,24 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: TOML: {exc}") from None
     parts: dict[str, Any] = {}
+    errors: list[str] = []  # every problem at once, one line each
     for key, value in doc.items():
         if key == "receivers":
             if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
-                raise ConfigError(f"{source}: receivers: must be an array of tables ([[receivers]])")
+                errors.append(f"{source}: receivers: must be an array of tables ([[receivers]])")
+                continue
             try:
                 parts["receivers"] = tuple(parse_receivers(value))
             except ReceiverConfigError as exc:
-                raise ConfigError(f"{source}: {exc}") from None
+                errors.append(f"{source}: {exc}")
         elif key in _SECTIONS:
-            parts[key] = _section(_SECTIONS[key], value, key, source)
+            section = _section(_SECTIONS[key], value, key, source, errors)
+            if section is not None:
+                parts[key] = section
         else:
-            raise ConfigError(f"{source}: {key}: unknown section (allowed: {', '.join([*_SECTIONS, 'receivers'])})")
+            errors.append(f"{source}: {key}: unknown section (allowed: {', '.join([*_SECTIONS, 'receivers'])})")
+    if errors:
+        raise ConfigError("\n".join(errors))
     cfg = Config(**parts, source=source)
     _cross_check(cfg)
     return cfg
@@ -188,6 +202,11 @@ def _cross_check(cfg: Config) -> None:
         raise ConfigError(f"{src}: buses.off_route_fixes: must be at least 1")
     if cfg.alerts.language not in ("zh", "en"):
         raise ConfigError(f"{src}: alerts.language: must be \"zh\" or \"en\"")
+    if cfg.http.map_datum not in ("wgs84", "gcj02"):
+        raise ConfigError(f"{src}: http.map_datum: must be \"wgs84\" or \"gcj02\"")
+    tiles = cfg.http.map_tiles
+    if tiles and (urlsplit(tiles).scheme not in ("http", "https") or not all(k in tiles for k in ("{x}", "{y}", "{z}"))):
+        raise ConfigError(f"{src}: http.map_tiles: must be an http(s) URL with {{z}}, {{x}} and {{y}}")
 
 
 def parse_listen(value: str, where: str = "listen") -> tuple[str, int]:

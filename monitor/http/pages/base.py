@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -116,6 +116,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "worst_state": ("按最严重状态着色", "coloured by worst state"), "school_ok": ("正常", "fine"),
     "school_warn": ("有告警", "alerts"), "school_bad": ("严重（报警/盲区/离线）", "critical (press, dark zone, offline)"),
     "no_tiles": ("未配置底图（[http] map_tiles），只显示路线和学校。", "No base map configured ([http] map_tiles): routes and schools only."),
+    "pressed_now": ("报警中", "PRESSED"), "since": ("自", "since"), "period": ("时段", "Period"),
+    "uptime": ("在线率", "Uptime"), "down_time": ("离线时长", "Down time"), "outages": ("离线次数", "Outages"),
+    "last_days": ("最近 {n} 天", "last {n} days"), "went_down": ("离线", "went down"), "came_back": ("恢复", "came back"),
+    "no_outages": ("没有离线记录", "no outages recorded"),
+    "open_page": ("打开", "Open"), "in_service": ("运营时段", "Service"),
+    "overloaded": ("超员", "overloaded"), "people": ("人", "people"),
     "acked_flash": ("已确认，记录已保存在告警历史中。", "Acknowledged; it stays in the alert history."),
 }
 
@@ -192,7 +198,7 @@ def render(request: web.Request, name: str, code: int = 200, **ctx: Any) -> web.
                if principal is not None and press_watch else [])
     html = env.get_template(name).render(
         t=t, lang=lang, session=session, principal=principal, press_watch=press_watch, presses=presses,
-        acked=bool(request.query.get("acked")),
+        acked=bool(request.query.get("acked")), duration=lambda s: duration(s, lang),
         path=request.path_qs, quote=quote, refresh=REFRESH_S, local_time=local_time,
         static=lambda name: f"/static/{name}", request_path_lang=lambda code: with_lang(request, code), **ctx,
     )
@@ -200,9 +206,22 @@ def render(request: web.Request, name: str, code: int = 200, **ctx: Any) -> web.
     if request.query.get("lang") in ("zh", "en"):
         resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="Strict", path="/")
     resp.headers["X-Frame-Options"] = "DENY"
-    resp.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+    tiles = tile_source(context(request).cfg.map_tiles)
+    resp.headers["Content-Security-Policy"] = (
+        f"default-src 'self'; style-src 'self'; img-src 'self' data:{' ' + tiles if tiles else ''}; frame-ancestors 'none'")
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def tile_source(url: str) -> str:
+    """The CSP source that admits the map tiles: scheme and host, a `{s}` label as `*`."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    labels = parts.netloc.split(".")
+    if "{" in labels[0]:
+        labels[0] = "*"
+    return f"{parts.scheme}://{'.'.join(labels)}"
 
 
 def with_lang(request: web.Request, code: str) -> str:
@@ -217,6 +236,17 @@ def local_time(t: float | str | None) -> str:
         return "—"
     moment = datetime.fromisoformat(t.replace("Z", "+00:00")) if isinstance(t, str) else datetime.fromtimestamp(t, UTC)
     return moment.astimezone(DISPLAY_TZ).strftime("%m-%d %H:%M:%S")
+
+
+def duration(seconds: float | None, lang: str) -> str:
+    """A span as people say it: 3 小时 20 分 / 3 h 20 min."""
+    if seconds is None:
+        return "—"
+    minutes = int(round(seconds / 60))
+    h, m = divmod(minutes, 60)
+    if lang == "en":
+        return f"{h} h {m} min" if h else f"{m} min"
+    return f"{h} 小时 {m} 分" if h else f"{m} 分钟"
 
 
 def error_page(request: web.Request, status: int, message: str, key: str | None = None) -> web.Response:

@@ -8,13 +8,16 @@ from typing import Any
 from aiohttp import web
 
 from devices.model import DeviceKind, Route
-from monitor.http.actions import find_bus, track_of
+from devices.schedule import in_service
+from monitor.http.actions import READ_ROLES, find_bus, track_of
+from monitor.http.auth import Principal
 from monitor.http.context import context
 from monitor.http.pages.base import (
+    SESSION,
     page,
     render,
 )
-from monitor.http.views import fix_view
+from monitor.http.views import bus_view, fix_view
 
 # ---- buses -----------------------------------------------------------------------------------------
 
@@ -63,5 +66,34 @@ async def bus_page(request: web.Request) -> web.Response:
                   school=school, refreshing=True)
 
 
+@page(READ_ROLES)
+async def buses_page(request: web.Request) -> web.Response:
+    """Every bus the viewer may see, the ones needing a look first: off route, speeding, overloaded,
+    GPS silent in service; then by school and plate."""
+    c = context(request)
+    principal: Principal = request[SESSION].principal
+    names = {s.id: s.name for s in c.registry.schools}
+    now = c.clock()
+    items = []
+    for bus in c.registry.buses:
+        if not principal.sees_school(bus.school):
+            continue
+        view = bus_view(c, bus)
+        route = c.registry.route(bus.route)
+        watch = c.buses.watches.get(bus.id)
+        snap = watch.snapshot() if watch is not None else None
+        view.update(school_name=names.get(bus.school, bus.school), in_service=bool(route and in_service(route, now)),
+                    overspeed=bool(snap and snap.overspeed), overloaded=bool(snap and snap.overloaded),
+                    passengers=snap.passengers if snap else None,
+                    limit=route.speed_limit_kmh if route else None,
+                    windows=[str(w) for w in route.windows] if route else [])
+        view["score"] = (view["off_route"], view["overspeed"], view["overloaded"],
+                         view["in_service"] and view["gps"] in ("down", "unreachable"))
+        items.append(view)
+    items.sort(key=lambda b: (tuple(not x for x in b["score"]), b["school_name"], b["plate"]))
+    return render(request, "buses.html", items=items, refreshing=True)
+
+
 def add_routes(r: web.UrlDispatcher) -> None:
+    r.add_get("/buses", buses_page)
     r.add_get("/buses/{id}", bus_page)
