@@ -9,10 +9,15 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devices.registry import RegistryError
 from monitor.config import Config, ConfigError, load_config
+from monitor.http.errors import CannotListen
 from monitor.registry_file import load_registry, read_beside
+
+if TYPE_CHECKING:
+    from monitor.app import App
 
 log = logging.getLogger("campus-monitor")
 
@@ -31,7 +36,7 @@ def _fail(message: str, code: int = 2) -> int:
 # ---- run -------------------------------------------------------------------------------------------
 
 
-async def _serve(app: object, extra_stop: list[object] | None = None) -> None:
+async def _serve(app: App) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -39,11 +44,15 @@ async def _serve(app: object, extra_stop: list[object] | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    await app.start()  # type: ignore[attr-defined]
+    try:
+        await app.start()
+    except CannotListen:
+        await app.stop()  # what did start stops again
+        raise
     try:
         await stop.wait()
     finally:
-        await app.stop()  # type: ignore[attr-defined]
+        await app.stop()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -54,6 +63,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_config(args.config)
+        if args.config and not Path(args.config).exists():
+            log.warning("config file %s does not exist: running on the defaults", args.config)
         if args.registry:
             registry = load_registry(args.registry)
             source: tuple[str, str] | None = (str(Path(args.registry).resolve()),
@@ -79,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(f"{cfg.source}: {exc}")
     try:
         asyncio.run(_serve(app))
-    except DatabaseError as exc:
+    except (DatabaseError, CannotListen) as exc:
         return _fail(str(exc))
     return 0
 
@@ -100,6 +111,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return asyncio.run(run_demo(args))
     except KeyboardInterrupt:
         return 0
+    except CannotListen as exc:
+        return _fail(str(exc))
 
 
 # ---- registry --------------------------------------------------------------------------------------
@@ -176,10 +189,14 @@ def cmd_token(args: argparse.Namespace) -> int:
     from monitor.storage.db import Database
     from monitor.storage.registry_store import latest_registry_source
 
+    if args.config and not Path(args.config).exists():  # a typo must not make a token in some other database
+        return _fail(f"config file {args.config} does not exist; pass the monitor's own --config", 1)
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
         return _fail(str(exc), 1)
+    if not args.config:
+        print(f"(no --config: using the default database {cfg.database.url})", file=sys.stderr)
     db = Database(cfg.database.url)
     try:
         db.migrate()
