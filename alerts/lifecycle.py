@@ -270,7 +270,8 @@ class AlertBook:
             kind = ChangeKind.HELD
         else:
             kind = ChangeKind.FLAPPING if flapping else ChangeKind.FIRED
-        log.info("alert %s %s %s/%s %s", alert.id, kind, school, subject, rule)
+        log.log(logging.DEBUG if severity == "info" else logging.INFO, "alert %s %s %s/%s %s", alert.id, kind,
+                school, subject, rule)
         return AlertChange(kind, alert, now, notify=not held, urgent=rule in EVENT_RULES and not held)
 
     def _resolve(self, alert: Alert, now: float, note: str | None, **fields: Any) -> AlertChange:
