@@ -32,7 +32,7 @@ from monitor.mqtt.collector import Collector
 from monitor.services.alerting import AlertEngine
 from monitor.services.buses import BusDesk
 from monitor.services.digest import DigestService
-from monitor.services.metrics import DeviceMetrics, metrics_registry
+from monitor.services.metrics import DeviceMetrics, metrics_registry, school_info
 from monitor.services.presses import PressBoard
 from monitor.services.tickets import TicketDesk
 from monitor.services.tracks import TrackStore
@@ -77,7 +77,7 @@ class App:
         self.metrics = metrics_registry([
             DeviceMetrics(self.judge, self.watch.alarm_counts, self.collector.counts,
                           lambda: self.collector.connected).metrics,
-            self.buses.metrics, self.alerts.metrics, self.tickets.metrics,
+            self.buses.metrics, self.alerts.metrics, self.tickets.metrics, school_info(registry),
         ])
         self.auth = Authenticator(lambda token: self.db.call(find_principal, token))
         self.http = HttpServer(cfg.http.listen, make_web_app(HttpContext(

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from devices.judge import Judge
 from devices.liveness import LIVE_STATES, State
-from devices.model import DeviceKind
+from devices.model import Registry
 
 _DEVICE_LABELS = ["school", "kind", "device", "zone"]
 
@@ -40,6 +40,18 @@ def metrics_registry(sources: Iterable[MetricSource]) -> CollectorRegistry:
     return registry
 
 
+def school_info(registry: Registry) -> MetricSource:
+    """`campus_school_info{school, name} 1`: dashboards join it to show a school's name, not its id."""
+
+    def metrics() -> Iterator[Metric]:
+        info = GaugeMetricFamily("campus_school_info", "A school's name (always 1)", labels=["school", "name"])
+        for school in registry.schools:
+            info.add_metric([school.id, school.name], 1.0)
+        yield info
+
+    return metrics
+
+
 class DeviceMetrics:
     """Devices, zones, schools, alarm events and the collector's message counts (contract §6)."""
 
@@ -54,14 +66,16 @@ class DeviceMetrics:
         judge = self.judge
         up = GaugeMetricFamily("campus_device_up", "1 when the device is up or faulty, 0 when down or unknown", labels=_DEVICE_LABELS)
         seen = GaugeMetricFamily("campus_device_last_seen_timestamp_seconds", "When the device was last heard (Unix seconds)", labels=_DEVICE_LABELS)
-        counts: dict[tuple[str, str], int] = {}
+        counts: dict[tuple[str, str, str], int] = {}
+        kinds: set[tuple[str, str]] = set()
         for dev in judge.devices():
             labels = [dev.school, str(dev.kind), dev.id, dev.zone or ""]
             up.add_metric(labels, 1.0 if dev.state in LIVE_STATES else 0.0)
             if dev.last_seen is not None:
                 seen.add_metric(labels, dev.last_seen)
-            k = (str(dev.kind), str(dev.state))
+            k = (dev.school, str(dev.kind), str(dev.state))
             counts[k] = counts.get(k, 0) + 1
+            kinds.add((dev.school, str(dev.kind)))
         yield up
         yield seen
 
@@ -100,8 +114,9 @@ class DeviceMetrics:
 
         yield GaugeMetricFamily("campus_mqtt_connected", "1 while the monitor is connected to the broker",
                                 value=1.0 if self.connected() else 0.0)
-        devices = GaugeMetricFamily("campus_devices", "Registered devices by kind and state", labels=["kind", "state"])
-        for kind in DeviceKind:
+        devices = GaugeMetricFamily("campus_devices", "Registered devices by school, kind and state (unknown apart "
+                                    "from down)", labels=["school", "kind", "state"])
+        for (school, kind) in sorted(kinds):
             for state in State:
-                devices.add_metric([str(kind), str(state)], counts.get((str(kind), str(state)), 0))
+                devices.add_metric([school, kind, str(state)], counts.get((school, kind, str(state)), 0))
         yield devices

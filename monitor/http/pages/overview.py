@@ -52,7 +52,8 @@ def school_rows(c: HttpContext, principal: Principal, open_alerts: dict[str, dic
             "dark": dark.get(school.id, 0), "dead": dead.get(school.id, 0), "cameras": cams.get(school.id, 0),
             "pressed": by_rule.get("alarm_pressed", 0) + by_rule.get("alarm_tampered", 0),
             "off_route": by_rule.get("bus_off_route", 0),
-            "critical": sev.get("critical", 0), "firing": sum(sev.values()),
+            "critical": sev.get("critical", 0),
+            "firing": sum(n for severity, n in sev.items() if severity != "info"),  # off-hours driving is no trouble
         }
         row["score"] = (row["offline"], row["pressed"], row["dark"], row["critical"], row["dead"], row["off_route"],
                         row["firing"])
