@@ -14,8 +14,8 @@
   }
   L.control.scale({ imperial: false }).addTo(map);
   var routes = L.layerGroup().addTo(map);
-  var schools = L.layerGroup().addTo(map);
   var buses = L.layerGroup().addTo(map);
+  var schools = L.layerGroup().addTo(map);
   var fitted = false;
 
   function link(href, text) {
@@ -56,18 +56,18 @@
       L.polyline(r.path, { color: "#1a3a5c", weight: 2, opacity: 0.6, className: "route-line" }).addTo(routes);
       r.path.forEach(function (p) { bounds.push(p); });
     });
+    d.buses.forEach(function (b) {  // before the schools, so a bus parked at its school is drawn under it
+      L.circleMarker([b.lat, b.lon], { radius: 5, color: b.off_route ? "#b3261e" : "#0b57d0", weight: 2,
+        fillColor: "#fff", fillOpacity: 1, className: "bus-marker" }).bindTooltip(b.plate).bindPopup(busPopup(b)).addTo(buses);
+      bounds.push([b.lat, b.lon]);
+    });
     d.schools.forEach(function (s) {
-      var m = L.circleMarker([s.lat, s.lon], { radius: s.state === "bad" ? 11 : 8, color: "#fff", weight: 2,
+      var m = L.circleMarker([s.lat, s.lon], { radius: s.state === "bad" ? 12 : 9, color: "#fff", weight: 2,
         fillColor: colours[s.state], fillOpacity: 0.95, className: "school-marker school-" + s.state });
       m.bindTooltip(s.name, { permanent: d.schools.length <= 3, direction: "top", offset: [0, -10] });
       m.bindPopup(schoolPopup(s));
       m.addTo(schools);
       bounds.push([s.lat, s.lon]);
-    });
-    d.buses.forEach(function (b) {
-      L.circleMarker([b.lat, b.lon], { radius: 5, color: b.off_route ? "#b3261e" : "#0b57d0", weight: 2,
-        fillColor: "#fff", fillOpacity: 1, className: "bus-marker" }).bindTooltip(b.plate).bindPopup(busPopup(b)).addTo(buses);
-      bounds.push([b.lat, b.lon]);
     });
     if (!fitted && bounds.length) { map.fitBounds(bounds, { padding: [20, 20], maxZoom: 15 }); fitted = true; }
     if (!fitted) { map.setView([27.34, 103.72], 10); }
