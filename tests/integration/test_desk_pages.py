@@ -148,6 +148,12 @@ async def test_the_bureau_sees_schools_and_buses_on_the_district_map_and_in_the_
     await page.click("#bus-list a:has-text('云C·12345')")
     assert page.url == url + "/buses/bus-023"
     assert "偏离报警距离" in await page.inner_text("main")
+    await page.wait_for_selector("#bus-leaflet path.bus-marker")  # route, corridor and track on a scaled map
+    assert await page.locator("#bus-leaflet path.track-line").count() == 1
+    assert await page.locator("#bus-leaflet path.route-line").count() == 1
+    assert await page.locator("#bus-leaflet path.bus-marker").count() == 1
+    assert await page.locator("#bus-leaflet .leaflet-control-scale").count() == 1
+    await shoot(page, "bus")
     await page.goto(url + "/buses?lang=en")
     assert "Last fix" in await page.inner_text("#bus-list")
     await context.close()

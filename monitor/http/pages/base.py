@@ -122,6 +122,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "no_outages": ("没有离线记录", "no outages recorded"),
     "open_page": ("打开", "Open"), "in_service": ("运营时段", "Service"),
     "overloaded": ("超员", "overloaded"), "people": ("人", "people"),
+    "route_start": ("起点", "start"),
     "acked_flash": ("已确认，记录已保存在告警历史中。", "Acknowledged; it stays in the alert history."),
 }
 

@@ -17,6 +17,7 @@ from monitor.http.pages.base import (
     page,
     render,
 )
+from monitor.http.pages.districtmap import converter
 from monitor.http.views import bus_view, fix_view
 
 # ---- buses -----------------------------------------------------------------------------------------
@@ -61,7 +62,17 @@ async def bus_page(request: web.Request) -> web.Response:
     fixes = [fix_view(f) for f in await track_of(c, bus.id, c.clock() - 3600)]
     dev = c.judge.liveness.devices.get((bus.school, DeviceKind.GPS, bus.id))
     school = c.registry.school(bus.school)
+    move = converter(c)
+
+    def latlon(lon: float, lat: float) -> list[float]:
+        x, y = move(lon, lat)
+        return [y, x]
+
+    leaflet = {"tiles": c.cfg.map_tiles, "attribution": c.cfg.map_attribution, "plate": bus.plate,
+               "route": [latlon(lon, lat) for lon, lat in route.path] if route else [],
+               "corridor_m": route.corridor_m if route else 0, "track": [latlon(f["lon"], f["lat"]) for f in fixes]}
     return render(request, "bus.html", bus=bus, route=route, svg=svg_of(route, fixes), fixes=fixes[-20:][::-1],
+                  leaflet=leaflet,
                   gps=str(dev.state) if dev else "unknown", last_seen=dev.last_seen if dev else None,
                   school=school, refreshing=True)
 

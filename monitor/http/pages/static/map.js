@@ -8,7 +8,7 @@
   var data = JSON.parse(source.textContent);
   var tr = box.dataset;
   var colours = { ok: "#1b6e3a", warn: "#a15c00", bad: "#b3261e" };
-  var map = L.map(box, { zoomSnap: 0.5 });
+  var map = L.map(box, { zoomSnap: 0.5 }).setView([27.34, 103.72], 10);  // a view before any label; fitted below
   if (data.tiles) {
     L.tileLayer(data.tiles, { attribution: data.attribution || "", maxZoom: 18 }).addTo(map);
   }
@@ -70,7 +70,6 @@
       bounds.push([s.lat, s.lon]);
     });
     if (!fitted && bounds.length) { map.fitBounds(bounds, { padding: [20, 20], maxZoom: 15 }); fitted = true; }
-    if (!fitted) { map.setView([27.34, 103.72], 10); }
   }
 
   draw(data);
