@@ -1,14 +1,19 @@
-"""Server-rendered pages for the people who act on the monitor (aiohttp + Jinja2, no JavaScript needed).
+"""Server-rendered pages for the people who act on the monitor (aiohttp + Jinja2; every page works
+without JavaScript, which adds the live press banner, its sound and the maps).
 
 - `/login`: a token (from `campus-monitor token create`) opens a session; the cookie is HttpOnly,
   SameSite=Strict, and names a server-side session (the token never goes back to the browser).
   Sessions live in memory: a restart of the monitor asks everyone to log in again. Failed logins
   count toward the API's failed-authentication limit.
-- `/` the district overview (schools worst first), `/schools/{id}`, `/alerts` (with acknowledge),
-  `/buses/{id}` (route corridor and recent track drawn as SVG), `/tickets` and `/tickets/{id}` (the
-  crew's list: take, note, resolve; anyone who may see a ticket may open one by hand).
+- `/` the overview (schools worst first; 本校总览 for an officer), `/schools/{id}` (also read by the
+  crew) and `/schools/{id}/devices/{kind}/{id}` (availability), `/alerts` (filters, acknowledge one or
+  many), `/map`, `/buses` and `/buses/{id}`, `/tickets` and `/tickets/{id}` (the crew's list: take,
+  then fixed; anyone who may see a ticket may open one by hand).
+- The press banner (contract §5) is on every page of the bureau and officers: rendered with the page,
+  kept live by `presses.py`'s event stream. The title counts the presses; a form acknowledges them.
 - Every form carries the session's CSRF token; a POST without it is refused. Pages refresh
-  themselves every few seconds unless someone is typing. Chinese by default, `?lang=en` switches.
+  themselves every few seconds unless someone is typing or a press is up. Chinese by default,
+  `?lang=en` switches; every text the pages show is in `TEXT`, errors included.
 - The same role and school checks as the API: an officer sees its own schools only.
 """
 
