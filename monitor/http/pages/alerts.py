@@ -4,6 +4,7 @@ repair ticket it led to, and acknowledged alerts kept with who, when and the not
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -33,6 +34,23 @@ RULES = [str(r) for r in Rule] + [ALARM_TEST_OVERDUE]
 def _pick(request: web.Request, key: str, allowed: dict[str, Any] | list[str], default: str) -> str:
     value = request.query.get(key, default)
     return value if value in allowed else default
+
+
+_CANCELLED = re.compile(r"cancelled at the panel after (\d+) s")
+
+
+def rule_note(note: str | None, lang: str) -> str | None:
+    """A note the alert rules wrote (English, for the API and the log) in the reader's language."""
+    if not note or lang == "en":
+        return note
+    if note == "stopped flapping":
+        return "已不再频繁掉线"
+    if note == "tested":
+        return "已完成测试按键"
+    m = _CANCELLED.fullmatch(note)
+    if m:
+        return f"报警器上已取消（{m.group(1)} 秒后）"
+    return note
 
 
 def linked_ticket(alert: dict[str, Any], tickets: list[Ticket]) -> Ticket | None:
@@ -66,7 +84,8 @@ async def alerts_page(request: web.Request) -> web.Response:
     items = []
     for r in rows:
         view = alert_view(r)
-        view.update(rule_name=rule_name(r.rule, lang), started_ts=r.started_at,
+        shown_note = r.note if r.acked_by else rule_note(r.note, lang)  # a person's note as written
+        view.update(rule_name=rule_name(r.rule, lang), started_ts=r.started_at, shown_note=shown_note,
                     resolved_ts=r.updated_at if r.state == str(AlertState.RESOLVED) else None)
         items.append(view)
     tickets = await c.db.call(tickets_of_devices, {(a["school"], a["subject"]) for a in items
