@@ -134,7 +134,10 @@ async def device_page(request: web.Request) -> web.Response:
     school = c.registry.school(school_id)
     assert school is not None
     zone = next((z.name for z in school.zones if z.id == dev.zone), dev.zone)
-    return render(request, "device.html", device=device_view(dev), school=school, zone=zone, figures=figures,
+    view = device_view(dev)
+    if dev.kind is DeviceKind.GPS:  # a bus's GPS unit is named by the bus's plate
+        view["location"] = next((b.plate for b in c.registry.buses if b.id == dev.id), None)
+    return render(request, "device.html", device=view, school=school, zone=zone, figures=figures,
                   history=history, refreshing=True)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from alerts.tickets import TicketError
+from devices.liveness import Device
 from devices.model import DeviceKind
 from monitor.http.actions import TICKET_STATUSES, find_ticket, ticket_action, ticket_numbers
 from monitor.http.auth import Principal
@@ -44,9 +45,17 @@ async def tickets_page(request: web.Request) -> web.Response:
     numbers = await ticket_numbers(c, shown)
     views = [described(c, ticket_view(t), numbers) for t in shown]
     visible = [s for s in c.registry.schools if principal.sees_school(s.id)]
-    devices = [(s, [device_view(d) for d in c.judge.devices() if d.school == s.id]) for s in visible]
+    devices = [(s, [{**device_view(d), "location": place_of(c, str(d.kind), d.id, d)}
+                    for d in c.judge.devices() if d.school == s.id]) for s in visible]
     return render(request, "tickets.html", items=views, status=status, names=names,
                   statuses=TICKET_STATUSES, devices=devices, refreshing=True)
+
+
+def place_of(c: HttpContext, kind: str, device: str, dev: Device | None) -> str:
+    """What names a device for people: its registry `location`, or for a bus's GPS unit the plate."""
+    if kind == str(DeviceKind.GPS):
+        return next((b.plate for b in c.registry.buses if b.id == device), "")
+    return dev.spec.location if dev else ""
 
 
 def described(c: HttpContext, view: dict[str, Any], numbers: dict[str, str]) -> dict[str, Any]:
@@ -57,7 +66,7 @@ def described(c: HttpContext, view: dict[str, Any], numbers: dict[str, str]) -> 
         dev = None
     school = c.registry.school(view["school"])
     zone = next((z.name for z in school.zones if z.id == view["zone"]), view["zone"]) if school else view["zone"]
-    view.update(number=numbers.get(view["id"], view["id"]), location=dev.spec.location if dev else "",
+    view.update(number=numbers.get(view["id"], view["id"]), location=place_of(c, view["kind"], view["device"], dev),
                 zone_name=zone, device_state=str(dev.state) if dev else "unknown")
     return view
 
