@@ -46,9 +46,7 @@ SESSION_IDLE_S = 12 * 3600.0
 RECHECK_S = 0.5  # a revoked token ends its sessions within this
 REFRESH_S = 5
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
-SESSIONS_KEY = web.AppKey("page_sessions", "Sessions")
 JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
-SESSION = web.RequestKey("session", "Session")
 FORM = web.RequestKey("form", MultiDictProxy)
 PRESS_WATCHERS = ("bureau", "officer")  # whose pages carry the press banner (admin too)
 
@@ -157,6 +155,10 @@ class Sessions:
             for sid in [k for k, v in self.items.items() if now - v.seen > SESSION_IDLE_S]:
                 del self.items[sid]
         return s
+
+
+SESSIONS_KEY = web.AppKey("page_sessions", Sessions)
+SESSION = web.RequestKey("session", Session)
 
 
 async def session_of(request: web.Request) -> Session | None:

@@ -37,9 +37,9 @@ def school_rows(c: HttpContext, principal: Principal, open_alerts: dict[str, dic
             if dev.state is State.DOWN:
                 dead[dev.school] = dead.get(dev.school, 0) + 1
     dark: dict[str, int] = {}
-    for (school, _), zc in judge.coverage.zones.items():
+    for (school_id, _), zc in judge.coverage.zones.items():
         if zc.dark:
-            dark[school] = dark.get(school, 0) + 1
+            dark[school_id] = dark.get(school_id, 0) + 1
     rows = []
     for school in c.registry.schools:
         if not principal.sees_school(school.id):
@@ -47,7 +47,7 @@ def school_rows(c: HttpContext, principal: Principal, open_alerts: dict[str, dic
         sc = judge.coverage.schools.get(school.id)
         by_rule = rules.get(school.id, {})
         sev = open_alerts.get(school.id, {})
-        row = {
+        row: dict[str, Any] = {
             "id": school.id, "name": school.name, "offline": bool(sc and sc.offline),
             "dark": dark.get(school.id, 0), "dead": dead.get(school.id, 0), "cameras": cams.get(school.id, 0),
             "pressed": by_rule.get("alarm_pressed", 0) + by_rule.get("alarm_tampered", 0),
