@@ -70,6 +70,8 @@ async def test_a_press_is_on_the_officers_and_the_bureaus_screens_within_2_s_unt
     bureau_page = await opened(browser, url, bureau, "/tickets")
     stranger_page = await opened(browser, url, stranger, "/")
     assert await officer_page.locator("[role=alert]").count() == 0
+    await officer_page.click("#sound-toggle")  # the officer turns the alarm sound on (a gesture lets audio start)
+    await officer_page.wait_for_selector("#sound-toggle[aria-pressed='true']")
     await asyncio.sleep(0.3)  # the pages' event streams are open
 
     pressed_at = time.time()
