@@ -39,14 +39,10 @@ class Press:
         return datetime.fromtimestamp(self.started_at, UTC).astimezone(DISTRICT_TZ).strftime("%H:%M")
 
     def view(self, lang: str) -> dict[str, object]:
-        zh = lang != "en"
-        if self.bus:
-            title = "校车紧急报警" if zh else "School bus emergency"
-        else:
-            title = "一键报警" if zh else "Alarm pressed"
+        titles = {"zh": "校车紧急报警", "en": "School bus emergency"} if self.bus else {"zh": "一键报警", "en": "Alarm pressed"}
         return {"id": self.id, "school": self.school, "school_name": self.school_name, "subject": self.subject,
-                "bus": self.bus, "place": self.place, "time": self.hhmm, "title": title,
-                "started_at": self.started_at}
+                "bus": self.bus, "place": self.place, "time": self.hhmm, "title": titles.get(lang, titles["zh"]),
+                "titles": titles, "started_at": self.started_at}
 
 
 def press_of(alert: Alert, names: Names) -> Press:

@@ -67,6 +67,8 @@ async def test_a_press_is_on_the_officers_and_the_bureaus_screens_within_2_s_unt
     bureau = await token(app, "bureau")
     stranger = await token(app, "officer", ["other-ps"])
     officer_page = await opened(browser, url, officer, "/schools/panhe-ms", PHONE)
+    second_tab = await officer_page.context.new_page()  # same browser: one page holds the stream for both
+    await second_tab.goto(url + "/alerts?lang=en")
     bureau_page = await opened(browser, url, bureau, "/tickets")
     stranger_page = await opened(browser, url, stranger, "/")
     assert await officer_page.locator("[role=alert]").count() == 0
@@ -77,11 +79,12 @@ async def test_a_press_is_on_the_officers_and_the_bureaus_screens_within_2_s_unt
     pressed_at = time.time()
     await asyncio.to_thread(dev.send, "campus/panhe-ms/alarm/alarm-gate/event",
                             {"ts": pressed_at, "event_id": "e-1", "type": "press"})
-    for page in (officer_page, bureau_page):
+    for page in (officer_page, bureau_page, second_tab):
         banner = page.locator("[role=alert]")
         await banner.wait_for(timeout=BANNER_DEADLINE_MS - (time.time() - pressed_at) * 1000)
         text = await banner.inner_text()
         assert "盘河中学" in text and "校门" in text
+        assert ("Alarm pressed" if page is second_tab else "一键报警") in text
         assert hhmm(pressed_at) in text or hhmm(time.time()) in text
         assert (await page.title()).startswith("(1) ")
     await shoot(officer_page, "press-officer", ("phone",))

@@ -23,7 +23,8 @@
   function pressNode(p) {
     var box = el("div", { "class": "press", "data-press": p.id });
     var what = el("p", { "class": "press-what" });
-    what.appendChild(el("strong", {}, p.title));
+    var lang = document.documentElement.lang === "en" ? "en" : "zh";  // another page may have sent it
+    what.appendChild(el("strong", {}, (p.titles && p.titles[lang]) || p.title));
     what.appendChild(document.createTextNode(" "));
     what.appendChild(el("span", { "class": "press-school" }, p.school_name));
     what.appendChild(document.createTextNode(" · "));
@@ -129,23 +130,38 @@
   document.addEventListener("keydown", unlock, { once: true });
 
   // ---- push, with polling while the stream is down -------------------------------------------------
+  // One open page of the monitor per browser holds the event stream (a Web Lock elects it) and passes
+  // every update to the others over a BroadcastChannel: a browser has few connections per site, and
+  // an event stream per tab would use them all up. When that page closes, another takes the lock.
 
   var pollTimer = null;
-  function poll() {
+  var deliver = function (d) { show(d.items); };
+  function poll(once) {
     fetch(zone.dataset.poll, { credentials: "same-origin", cache: "no-store" })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (d) { if (d) { show(d.items); } })
+      .then(function (d) { if (d) { (once ? function (x) { show(x.items); } : deliver)(d); } })
       .catch(function () {});
   }
-  function startPolling() { if (!pollTimer) { poll(); pollTimer = setInterval(poll, 1000); } }
+  function startPolling() { if (!pollTimer) { poll(false); pollTimer = setInterval(function () { poll(false); }, 1000); } }
   function stopPolling() { if (pollTimer) { clearInterval(pollTimer); pollTimer = null; } }
-
-  if (window.EventSource) {
+  function listen() {
+    if (!window.EventSource) { startPolling(); return; }
     var stream = new EventSource(zone.dataset.events);
-    stream.addEventListener("presses", function (e) { stopPolling(); show(JSON.parse(e.data).items); });
+    stream.addEventListener("presses", function (e) { stopPolling(); deliver(JSON.parse(e.data)); });
     stream.addEventListener("error", startPolling);
+  }
+
+  var channel = window.BroadcastChannel ? new BroadcastChannel("campus-presses") : null;
+  if (channel && navigator.locks && navigator.locks.request) {
+    channel.onmessage = function (e) { show(e.data.items); };
+    deliver = function (d) { channel.postMessage(d); show(d.items); };
+    navigator.locks.request("campus-press-stream", function () {
+      listen();
+      return new Promise(function () {});  // held while this page lives
+    });
+    poll(true);  // until the stream's holder has news, this page starts from the present
   } else {
-    startPolling();
+    listen();
   }
   document.body.classList.toggle("pressed", count > 0);
   alarm();
