@@ -77,69 +77,71 @@ async def run(presses: int, pages: int, polling: bool) -> None:
                         "set_tcp_nodelay true\n")
         broker = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)])
         time.sleep(0.5)
-        cfg = Config(mqtt=MqttConfig(url=f"mqtt://127.0.0.1:{port}", client_id="bench-monitor"),
-                     database=DatabaseConfig(url=f"sqlite:///{tmp}/campus.db"), http=HttpConfig(listen="127.0.0.1:0"))
-        app = App(cfg, registry, ("bench.yaml", SMALL_REGISTRY))
-        await app.start()
-        while not app.collector.connected:
-            await asyncio.sleep(0.01)
-        host, http_port = app.http_address or ("127.0.0.1", 0)
-        url = f"http://{host}:{http_port}"
-        _, bureau = await app.db.call(create_token, "bureau", [], "bench bureau")
-        _, officer = await app.db.call(create_token, "officer", ["panhe-ms"], "bench officer")
+        try:
+            cfg = Config(mqtt=MqttConfig(url=f"mqtt://127.0.0.1:{port}", client_id="bench-monitor"),
+                         database=DatabaseConfig(url=f"sqlite:///{tmp}/campus.db"), http=HttpConfig(listen="127.0.0.1:0"))
+            app = App(cfg, registry, ("bench.yaml", SMALL_REGISTRY))
+            await app.start()
+            while not app.collector.connected:
+                await asyncio.sleep(0.01)
+            host, http_port = app.http_address or ("127.0.0.1", 0)
+            url = f"http://{host}:{http_port}"
+            _, bureau = await app.db.call(create_token, "bureau", [], "bench bureau")
+            _, officer = await app.db.call(create_token, "officer", ["panhe-ms"], "bench officer")
 
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                                              args=["--no-sandbox", "--disable-gpu"], headless=True)
-            open_pages = []
-            for i in range(pages):
-                context = await browser.new_context()
-                if polling:
-                    await context.add_init_script("delete window.EventSource;")
-                await context.add_init_script(WATCH)
-                page = await context.new_page()
-                await page.goto(url + "/login?next=/map")  # /map does not reload itself
-                await page.fill("#token", bureau if i % 2 == 0 else officer)
-                await page.click("form[action='/login'] button")
-                await page.wait_for_url(url + "/map")
-                open_pages.append(page)
-            await asyncio.sleep(1.0)
+            async with async_playwright() as p:
+                browser = await p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                                  args=["--no-sandbox", "--disable-gpu"], headless=True)
+                open_pages = []
+                for i in range(pages):
+                    context = await browser.new_context()
+                    if polling:
+                        await context.add_init_script("delete window.EventSource;")
+                    await context.add_init_script(WATCH)
+                    page = await context.new_page()
+                    await page.goto(url + "/login?next=/map")  # /map does not reload itself
+                    await page.fill("#token", bureau if i % 2 == 0 else officer)
+                    await page.click("form[action='/login'] button")
+                    await page.wait_for_url(url + "/map")
+                    open_pages.append(page)
+                await asyncio.sleep(1.0)
 
-            pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-panel")
-            pub.connect("127.0.0.1", port)
-            pub.loop_start()
-            latencies: list[float] = []
-            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {bureau}"}) as http:
-                for n in range(presses):
-                    sent = time.time()
-                    pub.publish("campus/panhe-ms/alarm/alarm-gate/event",
-                                orjson.dumps({"ts": sent, "event_id": f"bench-{n}", "type": "press"}), qos=1).wait_for_publish()
-                    while not app.presses.unacknowledged(lambda _: True):  # the monitor's own side, in-process
-                        await asyncio.sleep(0.001)
-                    alert_id = app.presses.unacknowledged(lambda _: True)[0].id
-                    drawn: list[float | None] = [None] * len(open_pages)
-                    deadline = time.monotonic() + 10
-                    while None in drawn and time.monotonic() < deadline:
-                        for i, pg in enumerate(open_pages):
-                            if drawn[i] is None:
-                                try:
-                                    drawn[i] = await pg.evaluate(f"(window.__seen || {{}})[{alert_id!r}] || null")
-                                except PlaywrightError:  # the page reloaded meanwhile: ask again
-                                    pass
-                        await asyncio.sleep(0.02)
-                    if None in drawn:
-                        print("not drawn:", alert_id, [await pg.evaluate("JSON.stringify(window.__seen)") for pg in open_pages],
-                              [await pg.title() for pg in open_pages], file=sys.stderr)
-                    latencies += [(t / 1000 - sent) * 1000 if t else float("inf") for t in drawn]
-                    for alert in app.presses.unacknowledged(lambda _: True):
-                        async with http.post(f"{url}/api/v1/alerts/{alert.id}/ack", json={"note": "bench"}) as r:
-                            await r.read()
-                    await asyncio.sleep(0.3)
-            pub.loop_stop()
-            await browser.close()
-        await app.stop()
-        broker.terminate()
-        broker.wait(5)
+                pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-panel")
+                pub.connect("127.0.0.1", port)
+                pub.loop_start()
+                latencies: list[float] = []
+                async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {bureau}"}) as http:
+                    for n in range(presses):
+                        sent = time.time()
+                        pub.publish("campus/panhe-ms/alarm/alarm-gate/event",
+                                    orjson.dumps({"ts": sent, "event_id": f"bench-{n}", "type": "press"}), qos=1).wait_for_publish()
+                        while not app.presses.unacknowledged(lambda _: True):  # the monitor's own side, in-process
+                            await asyncio.sleep(0.001)
+                        alert_id = app.presses.unacknowledged(lambda _: True)[0].id
+                        drawn: list[float | None] = [None] * len(open_pages)
+                        deadline = time.monotonic() + 10
+                        while None in drawn and time.monotonic() < deadline:
+                            for i, pg in enumerate(open_pages):
+                                if drawn[i] is None:
+                                    try:
+                                        drawn[i] = await pg.evaluate(f"(window.__seen || {{}})[{alert_id!r}] || null")
+                                    except PlaywrightError:  # the page reloaded meanwhile: ask again
+                                        pass
+                            await asyncio.sleep(0.02)
+                        if None in drawn:
+                            print("not drawn:", alert_id, [await pg.evaluate("JSON.stringify(window.__seen)") for pg in open_pages],
+                                  [await pg.title() for pg in open_pages], file=sys.stderr)
+                        latencies += [(t / 1000 - sent) * 1000 if t else float("inf") for t in drawn]
+                        for alert in app.presses.unacknowledged(lambda _: True):
+                            async with http.post(f"{url}/api/v1/alerts/{alert.id}/ack", json={"note": "bench"}) as r:
+                                await r.read()
+                        await asyncio.sleep(0.3)
+                pub.loop_stop()
+                await browser.close()
+            await app.stop()
+        finally:  # never leave the broker behind, also when a page fails
+            broker.terminate()
+            broker.wait(5)
 
     lat = sorted(latencies)
     print(f"CPU: {cpu_model()} ({platform.machine()})")
