@@ -140,9 +140,8 @@ class AlertBook:
             return []
         self._remind_from.pop(alert_id, None)
         if alert.rule in EVENT_RULES:
-            return [
-                self._resolve(alert, now, note or f"acknowledged by {who}", acked_by=who, acked_at=now)
-            ]
+            # who and when are in acked_by / acked_at; the note is the person's own words or none
+            return [self._resolve(alert, now, note, acked_by=who, acked_at=now)]
         acked = self._update(alert, now, state=AlertState.ACKNOWLEDGED, acked_by=who, acked_at=now, note=note or alert.note)
         return [AlertChange(ChangeKind.ACKNOWLEDGED, acked, now, notify=acked.notified)]
 
@@ -279,7 +278,8 @@ class AlertBook:
             kind = ChangeKind.HELD
         else:
             kind = ChangeKind.FLAPPING if flapping else ChangeKind.FIRED
-        log.info("alert %s %s %s/%s %s", alert.id, kind, school, subject, rule)
+        log.log(logging.DEBUG if severity == "info" else logging.INFO, "alert %s %s %s/%s %s", alert.id, kind,
+                school, subject, rule)
         return AlertChange(kind, alert, now, notify=not held, urgent=rule in EVENT_RULES and not held)
 
     def _resolve(self, alert: Alert, now: float, note: str | None, **fields: Any) -> AlertChange:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 
 DeviceKey = tuple[str, str, str]  # school, kind (camera, alarm, gps), device id
@@ -91,6 +92,21 @@ class Ticket:
         if self.closed_at is None:
             return None
         return self.closed_at - (self.down_since if self.down_since is not None else self.opened_at)
+
+
+def day_numbers(opened: Iterable[tuple[str, float]], tz: tzinfo) -> dict[str, str]:
+    """Short ticket numbers a crew can read out on the phone: the local day and the ticket's place among
+    that day's tickets (`1130-3`, the third opened on 30 November). Given every ticket of the days in
+    question as (id, opened_at); the ticket's `id` stays its key everywhere."""
+    by_day: dict[str, list[tuple[float, str]]] = {}
+    for ticket_id, at in opened:
+        day = datetime.fromtimestamp(at, UTC).astimezone(tz).strftime("%m%d")
+        by_day.setdefault(day, []).append((at, ticket_id))
+    numbers = {}
+    for day, items in by_day.items():
+        for n, (_, ticket_id) in enumerate(sorted(items), start=1):
+            numbers[ticket_id] = f"{day}-{n}"
+    return numbers
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,9 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.key}: {self.reason}"
+        """`file:line: key: reason`; a problem of the whole file (unreadable) is `file: reason`."""
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.reason}" if self.key else f"{where}: {self.reason}"
 
 
 class RegistryError(ValueError):

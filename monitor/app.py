@@ -8,7 +8,8 @@ MQTT callback runs on it). The database is used from one worker thread (`DbThrea
 one writer and the loop never waits on a disk.
 
 Start order: database (migrations, registry import, stored device states, the state history's run and
-detours), alerts, tickets, track store, digest, device watch (standing judgements and timers), MQTT events
+detours), alerts (and the press board the pages' banner reads, fed by the alert engine's subscribe
+hook), tickets, track store, digest, device watch (standing judgements and timers), MQTT events
 connection, MQTT device connection, HTTP. Stop order is the reverse.
 """
 
@@ -35,7 +36,8 @@ from monitor.services.buses import BusDesk
 from monitor.services.dbhealth import DbHealth
 from monitor.services.digest import DigestService
 from monitor.services.history import StateHistory
-from monitor.services.metrics import DeviceMetrics, Exposition, metrics_registry
+from monitor.services.metrics import DeviceMetrics, Exposition, metrics_registry, school_info
+from monitor.services.presses import PressBoard
 from monitor.services.tickets import TicketDesk
 from monitor.services.tracks import TrackStore
 from monitor.services.watch import DeviceWatch
@@ -65,9 +67,12 @@ class App:
                                     flush_every_s=cfg.database.persist_every_s)
         self.tracks = TrackStore(cfg.buses, self.db, clock)
         self.buses = BusDesk(cfg.buses, registry, self.tracks, clock)
-        self.alerts = AlertEngine(cfg.alerts, RegistryNames.from_registry(registry),
+        names = RegistryNames.from_registry(registry)
+        self.alerts = AlertEngine(cfg.alerts, names,
                                   [(s.id, a.id) for s in registry.schools for a in s.alarms],
                                   cfg.receivers, self.db, clock, self.db_health)
+        self.presses = PressBoard(names)  # the pages' press banner
+        self.alerts.subscribe(self.presses.on_changes)
         self.tickets = TicketDesk(cfg.tickets, registry, self.judge, self.db, clock, self.db_health)
         self.watch = DeviceWatch(self.judge, self.buses, self.db, clock,
                                  persist_every_s=cfg.database.persist_every_s,
@@ -82,12 +87,13 @@ class App:
                                        lambda: self.collector.connected, per_device=cfg.metrics.per_device)
         self.metrics = Exposition([device_metrics.text], metrics_registry([
             device_metrics.metrics, self.buses.metrics, self.alerts.metrics, self.tickets.metrics,
+            school_info(registry),
         ]), max_age_s=cfg.metrics.max_age_s)
         self.auth = Authenticator(lambda token: self.db.call(find_principal, token, self.clock()))
         self.http = HttpServer(cfg.http.listen, make_web_app(HttpContext(
             cfg=cfg.http, registry=registry, judge=self.judge, clock=clock, db=self.db, alerts=self.alerts,
             tickets=self.tickets, buses=self.buses, tracks=self.tracks, auth=self.auth, metrics=self.metrics,
-            ready=self.ready,
+            ready=self.ready, presses=self.presses,
         )))
 
     @property
@@ -108,6 +114,7 @@ class App:
         if restored:
             log.info("restored %d declared detours", restored)
         await self.alerts.start()
+        self.presses.restore(self.alerts.book.open_alerts())
         await self.tickets.start()
         await self.tracks.start()
         await self.digest.start()
@@ -131,6 +138,7 @@ class App:
         await self.tracks.stop()
         await self.tickets.stop()
         await self.alerts.stop()
+        self.presses.close()  # ends the pages' event streams, so the HTTP server need not wait for them
         await self.http.stop()
         await self.db.call(Database.dispose)
         self.db.close()

@@ -10,12 +10,16 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from devices.registry import RegistryError
 from monitor.config import Config, ConfigError, load_config
+from monitor.http.errors import CannotListen
 from monitor.registry_file import load_registry
 from monitor.tasks import stop_on_signals
+
+if TYPE_CHECKING:
+    from monitor.app import App
 
 log = logging.getLogger("campus-monitor")
 
@@ -34,14 +38,13 @@ def _fail(message: str, code: int = 2) -> int:
 # ---- run -------------------------------------------------------------------------------------------
 
 
-class Service(Protocol):
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-
-
-async def _serve(app: Service, extra_stop: list[object] | None = None) -> None:
+async def _serve(app: App) -> None:
     stop = stop_on_signals()
-    await app.start()
+    try:
+        await app.start()
+    except CannotListen:
+        await app.stop()  # what did start stops again
+        raise
     try:
         await stop.wait()
     finally:
@@ -56,10 +59,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_config(args.config)
+        if args.config and not Path(args.config).exists():
+            log.warning("config file %s does not exist: running on the defaults", args.config)
         # parsed and imported in a child process: the parse's peak never stays in this one's RSS
         registry, imported = load_in_child(args.registry or STORED, cfg.database.url)
         if imported:
-            logging.getLogger(__name__).info("registry %s: %s", args.registry, imported)
+            log.info("registry %s: %s", args.registry, imported)
         source: tuple[str, str] | None = None
     except RuntimeError as exc:
         return _fail(str(exc))
@@ -73,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(f"{cfg.source}: {exc}")
     try:
         asyncio.run(_serve(app))
-    except DatabaseError as exc:
+    except (DatabaseError, CannotListen) as exc:
         return _fail(str(exc))
     return 0
 
@@ -94,6 +99,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return asyncio.run(run_demo(args))
     except KeyboardInterrupt:
         return 0
+    except CannotListen as exc:
+        return _fail(str(exc))
 
 
 # ---- registry --------------------------------------------------------------------------------------
@@ -170,10 +177,14 @@ def cmd_token(args: argparse.Namespace) -> int:
     from monitor.storage.db import Database
     from monitor.storage.registry_store import latest_registry_source
 
+    if args.config and not Path(args.config).exists():  # a typo must not make a token in some other database
+        return _fail(f"config file {args.config} does not exist; pass the monitor's own --config", 1)
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
         return _fail(str(exc), 1)
+    if not args.config:
+        print(f"(no --config: using the default database {cfg.database.url})", file=sys.stderr)
     db = Database(cfg.database.url)
     try:
         db.migrate()

@@ -49,6 +49,9 @@ class HttpConfig:
     listen: str = "127.0.0.1:8080"
     metrics_public: bool = True
     trusted_proxies: str = ""  # comma-separated addresses/networks whose X-Forwarded-Proto/-For are believed
+    map_tiles: str = ""  # base map tile URL with {z}/{x}/{y} (and optional {s}); empty: no base map, nothing fetched
+    map_datum: str = "wgs84"  # the tiles' datum: "gcj02" for Chinese tile services (AutoNavi, Tencent)
+    map_attribution: str = ""  # shown in the map's corner, as the tile service asks
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,15 +129,19 @@ _SECTIONS = {
 }
 
 
-def _section(cls: type, table: Any, where: str, src: str) -> Any:
+def _section(cls: type, table: Any, where: str, src: str, errors: list[str]) -> Any:
+    """The section's dataclass; every unknown key and bad value is added to `errors` (None then)."""
     if not isinstance(table, dict):
-        raise ConfigError(f"{src}: [{where}]: must be a table")
+        errors.append(f"{src}: [{where}]: must be a table")
+        return None
     known = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
+    before = len(errors)
     for key, value in table.items():
         f = known.get(key)
         if f is None:
-            raise ConfigError(f"{src}: {where}.{key}: unknown key (allowed: {', '.join(sorted(known))})")
+            errors.append(f"{src}: {where}.{key}: unknown key (allowed: {', '.join(sorted(known))})")
+            continue
         kind = str(f.type)  # the annotation's name: "bool", "int", "float" or "str"
         if kind == "bool":
             ok = isinstance(value, bool)
@@ -147,9 +154,10 @@ def _section(cls: type, table: Any, where: str, src: str) -> Any:
         else:
             ok = isinstance(value, str)
         if not ok:
-            raise ConfigError(f"{src}: {where}.{key}: {value!r} must be {_kind(kind)}")
+            errors.append(f"{src}: {where}.{key}: {value!r} must be {_kind(kind)}")
+            continue
         values[key] = float(value) if kind == "float" else value
-    return cls(**values)
+    return cls(**values) if len(errors) == before else None
 
 
 def _kind(kind: str) -> str:
@@ -170,37 +178,51 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: TOML: {exc}") from None
     parts: dict[str, Any] = {}
+    errors: list[str] = []  # every problem at once, one line each
     for key, value in doc.items():
         if key == "receivers":
             if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
-                raise ConfigError(f"{source}: receivers: must be an array of tables ([[receivers]])")
+                errors.append(f"{source}: receivers: must be an array of tables ([[receivers]])")
+                continue
             try:
                 parts["receivers"] = tuple(parse_receivers(value))
             except ReceiverConfigError as exc:
-                raise ConfigError(f"{source}: {exc}") from None
+                errors.append(f"{source}: {exc}")
         elif key == "bridges":
-            parts["bridges"] = _bridges(value, source)
+            bridges = _bridges(value, source, errors)
+            if bridges is not None:
+                parts["bridges"] = bridges
         elif key in _SECTIONS:
-            parts[key] = _section(_SECTIONS[key], value, key, source)
+            section = _section(_SECTIONS[key], value, key, source, errors)
+            if section is not None:
+                parts[key] = section
         else:
-            raise ConfigError(f"{source}: {key}: unknown section (allowed: {', '.join([*_SECTIONS, 'receivers', 'bridges'])})")
+            errors.append(f"{source}: {key}: unknown section (allowed: {', '.join([*_SECTIONS, 'receivers', 'bridges'])})")
+    if errors:
+        raise ConfigError("\n".join(errors))
     cfg = Config(**parts, source=source)
     _cross_check(cfg)
     return cfg
 
 
-def _bridges(table: Any, src: str) -> BridgesConfig:
+def _bridges(table: Any, src: str, errors: list[str]) -> BridgesConfig | None:
     """`[bridges.jt808]`, `[bridges.gb28181]`, `[bridges.rtsp]`: the dataclasses live in bridges/config.py."""
     if not isinstance(table, dict):
-        raise ConfigError(f"{src}: [bridges]: must be a table")
+        errors.append(f"{src}: [bridges]: must be a table")
+        return None
+    before = len(errors)
     parts: dict[str, Any] = {}
     for name, value in table.items():
         if name not in _BRIDGE_SECTIONS:
-            raise ConfigError(f"{src}: bridges.{name}: unknown section (allowed: {', '.join(_BRIDGE_SECTIONS)})")
-        parts[name] = _section(_BRIDGE_SECTIONS[name], value, f"bridges.{name}", src)
+            errors.append(f"{src}: bridges.{name}: unknown section (allowed: {', '.join(_BRIDGE_SECTIONS)})")
+            continue
+        section = _section(_BRIDGE_SECTIONS[name], value, f"bridges.{name}", src, errors)
+        if section is not None:
+            parts[name] = section
+    if len(errors) > before:
+        return None
     cfg = BridgesConfig(**parts)
-    for key, reason in _check_bridges(cfg):
-        raise ConfigError(f"{src}: {key}: {reason}")
+    errors.extend(f"{src}: {key}: {reason}" for key, reason in _check_bridges(cfg))
     return cfg
 
 
@@ -259,6 +281,11 @@ def _cross_check(cfg: Config) -> None:
         raise ConfigError(f"{src}: buses.off_route_fixes: must be at least 1")
     if cfg.alerts.language not in ("zh", "en"):
         raise ConfigError(f"{src}: alerts.language: must be \"zh\" or \"en\"")
+    if cfg.http.map_datum not in ("wgs84", "gcj02"):
+        raise ConfigError(f"{src}: http.map_datum: must be \"wgs84\" or \"gcj02\"")
+    tiles = cfg.http.map_tiles
+    if tiles and (urlsplit(tiles).scheme not in ("http", "https") or not all(k in tiles for k in ("{x}", "{y}", "{z}"))):
+        raise ConfigError(f"{src}: http.map_tiles: must be an http(s) URL with {{z}}, {{x}} and {{y}}")
 
 
 def parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:

@@ -30,7 +30,7 @@ def load_registry(path: str | Path) -> Registry:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise RegistryError([Problem(str(p), 0, "", f"cannot read: {exc.strerror}")]) from None
+        raise RegistryError([Problem(str(p), 0, "", f"cannot read the registry: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError:
         raise RegistryError([Problem(str(p), 0, "", "not UTF-8 text")]) from None
     return parse_registry(text, str(p), read_beside(p))

@@ -4,12 +4,14 @@ actions. Every action is audited with who, when and from where (api or page)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from alerts.lifecycle import UnknownAlert
-from alerts.tickets import Ticket, TicketError, TicketStatus
+from alerts.tickets import Ticket, TicketError, TicketStatus, day_numbers
 from devices.events import Fix
 from devices.model import Bus, DeviceKind
 from monitor.http.auth import AuthError, Principal, require
@@ -19,9 +21,10 @@ from monitor.http.params import text_field
 from monitor.http.views import alert_detail_view
 from monitor.storage import alert_store
 from monitor.storage.audit_store import Actor, audit
-from monitor.storage.ticket_store import get_ticket
+from monitor.storage.ticket_store import get_ticket, opened_between
 
 PRINCIPAL = web.RequestKey("principal", Principal)
+DISTRICT_TZ = ZoneInfo("Asia/Shanghai")
 READ_ROLES = ("bureau", "officer")
 TICKET_READERS = ("maintenance", "bureau", "officer")
 TICKET_STATUSES = tuple(str(s) for s in TicketStatus)
@@ -65,10 +68,11 @@ async def track_of(c: HttpContext, bus_id: str, since: float) -> list[Fix]:
     return await c.tracks.since(bus_id, since)
 
 
-async def ack_alert(request: web.Request, via: str = "api", note: str | None = None) -> dict[str, Any]:
-    """Acknowledge, audit, and return the alert's view."""
+async def ack_alert(request: web.Request, via: str = "api", note: str | None = None,
+                    alert_id: str | None = None) -> dict[str, Any]:
+    """Acknowledge (the route's alert unless `alert_id` is given), audit, and return the alert's view."""
     c = context(request)
-    alert_id = request.match_info["id"]
+    alert_id = alert_id or request.match_info["id"]
     school = await c.db.call(alert_store.alert_school, alert_id)
     principal = in_scope(request, READ_ROLES, school, f"alert {alert_id!r}")
     try:
@@ -129,3 +133,13 @@ async def ticket_action(request: web.Request, what: str, data: dict[str, Any], v
         return await desk.resolve(ticket.id, text_field(data, "note"), actor)
     except TicketError as exc:
         raise HttpError(exc.status, exc.message) from None
+
+
+async def ticket_numbers(c: HttpContext, tickets: list[Ticket]) -> dict[str, str]:
+    """The short numbers (`1130-3`) of these tickets, counted among every ticket of their days."""
+    days = {datetime.fromtimestamp(t.opened_at, UTC).astimezone(DISTRICT_TZ).replace(
+        hour=0, minute=0, second=0, microsecond=0) for t in tickets}
+    opened: list[tuple[str, float]] = []
+    for day in days:
+        opened += await c.db.call(opened_between, day.timestamp(), (day + timedelta(days=1)).timestamp())
+    return day_numbers(opened, DISTRICT_TZ)

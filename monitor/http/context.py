@@ -15,6 +15,7 @@ from monitor.http.auth import Authenticator
 from monitor.services.alerting import AlertEngine
 from monitor.services.buses import BusDesk
 from monitor.services.metrics import Exposition
+from monitor.services.presses import PressBoard
 from monitor.services.tickets import TicketDesk
 from monitor.services.tracks import TrackStore
 from monitor.storage.runner import DbThread
@@ -34,6 +35,7 @@ class HttpContext:
     auth: Authenticator
     metrics: Exposition
     ready: Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+    presses: PressBoard
 
 
 CTX = web.AppKey("campus", HttpContext)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 import orjson
@@ -21,3 +22,11 @@ def json_response(body: Any, status: int = 200) -> web.Response:
 
 def error(status: int, message: str) -> web.Response:
     return json_response({"error": {"status": status, "message": message}}, status)
+
+
+class CannotListen(Exception):
+    """The HTTP address cannot be bound (taken, not ours): one line for the operator, no traceback."""
+
+    def __init__(self, listen: str, exc: OSError) -> None:
+        reason = "the address is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        super().__init__(f"cannot serve HTTP on {listen}: {reason}; choose another with --listen or [http] listen")

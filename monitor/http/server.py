@@ -19,7 +19,7 @@ from monitor.http.api import add_api_routes
 from monitor.http.auth import AuthError
 from monitor.http.client import client_address
 from monitor.http.context import CTX, HttpContext, context
-from monitor.http.errors import HttpError, error, json_response
+from monitor.http.errors import CannotListen, HttpError, error, json_response
 from monitor.http.pages import add_pages
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,12 @@ class HttpServer:
         self._runner = web.AppRunner(self.web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise CannotListen(self.listen, exc) from None
         bound = self._runner.addresses
         self.address = (host, int(bound[0][1]) if bound else port)
 

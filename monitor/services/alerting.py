@@ -95,6 +95,12 @@ class AlertEngine:
         self._room_listeners: list[Callable[[], None]] = []
         self._kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._subscribers: list[Callable[[list[AlertChange]], None]] = []
+
+    def subscribe(self, listener: Callable[[list[AlertChange]], None]) -> None:
+        """`listener(changes)` is called on the loop with every batch of alert changes, as they are made
+        (before they are stored): the pages' press banner hears of a press at once."""
+        self._subscribers.append(listener)
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -175,6 +181,7 @@ class AlertEngine:
             stored(None)
             return
         changes = self.book.alarm(ev, self.clock())
+        self._tell(changes)
         self._held_events += 1
         self._queue.append(_Queued(AlertWrite(changes, self.router.route(changes), ev), stored))
         self._kick.set()
@@ -183,6 +190,7 @@ class AlertEngine:
         """Acknowledge; raises `alerts.lifecycle.UnknownAlert` when it is not open. The change is
         queued like any other (held back, not lost, while the database is away)."""
         changes = self.book.ack(alert_id, actor, self.clock(), note)
+        self._tell(changes)
         if changes:
             done: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
             def stored(new: bool | None) -> None:
@@ -208,6 +216,7 @@ class AlertEngine:
     def _apply(self, changes: list[AlertChange]) -> None:
         if not changes:
             return
+        self._tell(changes)
         self._queue.append(_Queued(AlertWrite(changes, self.router.route(changes))))
         if len(self._queue) - self._held_events > self.max_held_changes:
             self._drop_oldest_changes()
@@ -258,6 +267,14 @@ class AlertEngine:
                             listener()
                         except Exception:  # noqa: BLE001
                             log.exception("room listener failed")
+
+    def _tell(self, changes: list[AlertChange]) -> None:
+        for listener in self._subscribers:
+            try:
+                listener(changes)
+            except Exception:  # noqa: BLE001 - a listener never stops the alerts
+                log.exception("alert listener %r failed", listener)
+
 
     # ---- metrics ---------------------------------------------------------------------------------
 

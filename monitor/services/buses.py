@@ -82,6 +82,8 @@ class BusDesk:
             "lat": GaugeMetricFamily("campus_bus_latitude", "Last accepted latitude", labels=labels),
             "lon": GaugeMetricFamily("campus_bus_longitude", "Last accepted longitude", labels=labels),
             "limit": GaugeMetricFamily("campus_bus_speed_limit_kmh", "The route's speed limit", labels=labels),
+            "corridor": GaugeMetricFamily("campus_bus_corridor_meters", "The route's corridor: off route beyond this",
+                                          labels=labels),
             "passengers": GaugeMetricFamily("campus_bus_passengers", "Passengers in the last fix that counted them",
                                             labels=labels),
         }
@@ -91,6 +93,7 @@ class BusDesk:
             lv = [snap.school, snap.bus, snap.route]
             fams["off"].add_metric(lv, 1.0 if snap.off_route else 0.0)
             fams["limit"].add_metric(lv, routes[snap.route].speed_limit_kmh)
+            fams["corridor"].add_metric(lv, routes[snap.route].corridor_m)
             if snap.distance_m is not None:
                 fams["dist"].add_metric(lv, snap.distance_m)
             if snap.speed_kmh is not None:

@@ -12,8 +12,8 @@ come meanwhile wait for it), and a body younger than `min(max_age_s, AGE_PER_BUI
 is served as is, so back-to-back scrapers cost at most about a tenth of the loop while a small
 registry is always answered fresh. A gzip copy is made off the loop (zlib lets go of the GIL) when
 a scraper asks for it. `[metrics] per_device = false` leaves out the per-device series
-(`campus_device_up`, `campus_device_last_seen_timestamp_seconds`) and exports per-school counts
-instead (`campus_school_devices{school,kind,state}`): for registries so large that a per-device
+(`campus_device_up`, `campus_device_last_seen_timestamp_seconds`); the per-school counts
+`campus_devices{school,kind,state}` are always there: for registries so large that a per-device
 series per instance is more than Prometheus should hold.
 """
 
@@ -32,7 +32,7 @@ from prometheus_client.utils import floatToGoString
 
 from devices.judge import Judge
 from devices.liveness import LIVE_STATES, Device, State
-from devices.model import DeviceKind
+from devices.model import Registry
 
 _DEVICE_LABELS = ["school", "kind", "device", "zone"]
 SLICE = 500  # devices written between two returns to the loop
@@ -59,6 +59,18 @@ def metrics_registry(sources: Iterable[MetricSource]) -> CollectorRegistry:
     for source in sources:
         registry.register(Families(source))
     return registry
+
+
+def school_info(registry: Registry) -> MetricSource:
+    """`campus_school_info{school, name} 1`: dashboards join it to show a school's name, not its id."""
+
+    def metrics() -> Iterator[Metric]:
+        info = GaugeMetricFamily("campus_school_info", "A school's name (always 1)", labels=["school", "name"])
+        for school in registry.schools:
+            info.add_metric([school.id, school.name], 1.0)
+        yield info
+
+    return metrics
 
 
 class DeviceMetrics:
@@ -106,20 +118,12 @@ class DeviceMetrics:
     def metrics(self) -> Iterator[Metric]:
         judge = self.judge
         owns = self.owns or (lambda school: True)
-        counts: dict[tuple[str, str], int] = {}
-        per_school: dict[tuple[str, str, str], int] = {}
-        for dev in self._devices():
-            k = (str(dev.kind), str(dev.state))
+        counts: dict[tuple[str, str, str], int] = {}
+        kinds: set[tuple[str, str]] = set()
+        for dev in self._devices():  # the per-device series are in text(); here the counts by school
+            k = (dev.school, str(dev.kind), str(dev.state))
             counts[k] = counts.get(k, 0) + 1
-            if not self.per_device:
-                ks = (dev.school, *k)
-                per_school[ks] = per_school.get(ks, 0) + 1
-        if not self.per_device:
-            schools = GaugeMetricFamily("campus_school_devices", "Devices of the school by kind and state",
-                                        labels=["school", "kind", "state"])
-            for (school, kind, state), n in per_school.items():
-                schools.add_metric([school, kind, state], n)
-            yield schools
+            kinds.add((dev.school, str(dev.kind)))
 
         zl = ["school", "zone", "zone_kind"]
         live = GaugeMetricFamily("campus_zone_live_cameras", "Cameras up or faulty in the zone", labels=zl)
@@ -160,10 +164,11 @@ class DeviceMetrics:
 
         yield GaugeMetricFamily("campus_mqtt_connected", "1 while the monitor is connected to the broker",
                                 value=1.0 if self.connected() else 0.0)
-        devices = GaugeMetricFamily("campus_devices", "Registered devices by kind and state", labels=["kind", "state"])
-        for kind in DeviceKind:
+        devices = GaugeMetricFamily("campus_devices", "Registered devices by school, kind and state (unknown apart "
+                                    "from down)", labels=["school", "kind", "state"])
+        for (school, kind) in sorted(kinds):
             for state in State:
-                devices.add_metric([str(kind), str(state)], counts.get((str(kind), str(state)), 0))
+                devices.add_metric([school, kind, str(state)], counts.get((school, kind, str(state)), 0))
         yield devices
 
 

@@ -138,9 +138,10 @@ class DeviceWatch:
     # ---- the collector's sink ------------------------------------------------------------------
 
     def judgements(self, items: list[Judgement]) -> None:
-        for j in items:
-            log.info("%s %s %s/%s%s at %.3f %s", j.rule, "starts" if j.active else "clears", j.school, j.subject,
-                     f" zone {j.zone}" if j.zone else "", j.time, j.detail)
+        for j in items:  # info-level ones (a bus moving off hours, every evening) only at debug: no flood
+            log.log(logging.DEBUG if j.severity == "info" else logging.INFO, "%s %s %s/%s%s at %.3f %s", j.rule,
+                    "starts" if j.active else "clears", j.school, j.subject, f" zone {j.zone}" if j.zone else "",
+                    j.time, j.detail)
         self._pending.extend(items)
         for listener in self.listeners:
             try:

@@ -206,6 +206,20 @@ def query_alerts(db: Database, schools: set[str] | None, state: str | None, rule
         return list(rows[:limit]), len(rows) > limit
 
 
+def page_alerts(db: Database, schools: set[str] | None, states: set[str] | None, rules: set[str] | None,
+                severities: set[str] | None, subject: str | None, limit: int) -> tuple[list[AlertRecord], int]:
+    """For the alerts page: newest first, up to `limit`, and how many match in all. A `None` filter
+    admits everything."""
+    with db.session() as s:
+        q = where_given(select(AlertRecord), AlertRecord.school, schools, [(AlertRecord.subject, subject)])
+        for column, wanted in ((AlertRecord.state, states), (AlertRecord.rule, rules), (AlertRecord.severity, severities)):
+            if wanted is not None:
+                q = q.where(column.in_(sorted(wanted)))
+        total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+        rows = s.scalars(q.order_by(AlertRecord.started_at.desc(), AlertRecord.id).limit(limit)).all()
+        return list(rows), int(total)
+
+
 def alert_with_history(db: Database, alert_id: str) -> tuple[AlertRecord, list[AlertHistoryRecord]] | None:
     with db.session() as s:
         r = s.get(AlertRecord, alert_id)

@@ -98,3 +98,13 @@ def list_judgements(db: Database, since: float | None = None, limit: int = 100) 
         )
         for r in rows
     ]
+
+
+def device_judgements(db: Database, school: str, subject: str, rule: str, limit: int = 50) -> list[tuple[float, bool, dict[str, Any]]]:
+    """A device's down/up judgements (time, active, detail), newest first: its availability history."""
+    with db.session() as s:
+        rows = s.execute(select(JudgementRecord.time, JudgementRecord.active, JudgementRecord.detail)
+                         .where(JudgementRecord.school == school, JudgementRecord.subject == subject,
+                                JudgementRecord.rule == rule)
+                         .order_by(JudgementRecord.time.desc(), JudgementRecord.id.desc()).limit(limit))
+        return [(t, bool(a), dict(d or {})) for t, a, d in rows]

@@ -77,3 +77,21 @@ def get_ticket(db: Database, ticket_id: str) -> tuple[Ticket, list[dict[str, Any
         return ticket_from_record(r), [
             {"at": n.at, "author": n.author, "action": n.action, "text": n.text} for n in notes
         ]
+
+
+def tickets_of_devices(db: Database, devices: set[tuple[str, str]]) -> list[Ticket]:
+    """Every ticket of these (school, device) pairs, oldest first: to link alerts to their tickets."""
+    if not devices:
+        return []
+    with db.session() as s:
+        rows = s.scalars(select(TicketRecord).where(TicketRecord.device.in_(sorted({d for _, d in devices})))
+                         .order_by(TicketRecord.opened_at, TicketRecord.id))
+        return [ticket_from_record(r) for r in rows if (r.school, r.device) in devices]
+
+
+def opened_between(db: Database, start: float, end: float) -> list[tuple[str, float]]:
+    """(id, opened_at) of the tickets opened in [start, end): to number a day's tickets."""
+    with db.session() as s:
+        rows = s.execute(select(TicketRecord.id, TicketRecord.opened_at)
+                         .where(TicketRecord.opened_at >= start, TicketRecord.opened_at < end))
+        return [(i, t) for i, t in rows]

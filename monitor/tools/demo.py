@@ -19,10 +19,11 @@ from devices.liveness import State
 from devices.registry import parse_registry
 from monitor.app import App
 from monitor.config import Config, DatabaseConfig, HttpConfig, MqttConfig, parse_listen
+from monitor.http.errors import CannotListen
 from monitor.storage.auth_tables import create_token
 from monitor.tasks import stop_on_signals
 from monitor.tools.broker import EmbeddedBroker, pick_port
-from monitor.tools.district import district_registry, dump_registry
+from monitor.tools.district import PANHE, district_registry, dump_registry
 from monitor.tools.simulator import Simulator, demo_scenario
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,17 @@ async def run_demo(args: argparse.Namespace) -> int:
         http=HttpConfig(listen=args.listen),
     )
     app = App(cfg, registry, (str(registry_file), text))
-    await app.start()
-    _, token = await app.db.call(create_token, "bureau", [], "demo bureau")
+    try:
+        await app.start()
+    except CannotListen:
+        await app.stop()
+        await broker.stop()
+        raise
+    config_file = data_dir / "campus.toml"  # so `token create --config` reaches the demo's database
+    config_file.write_text(f'[database]\nurl = "sqlite:///{db_file.as_posix()}"\n', encoding="utf-8")
+    _, token = await app.db.call(create_token, "bureau", [], "教育局（演示）")
+    _, officer = await app.db.call(create_token, "officer", [PANHE], "盘河中学安全员（演示）")
+    _, crew = await app.db.call(create_token, "maintenance", [], "维修组（演示）")
     scenario = [] if args.no_failures else demo_scenario()
     sim = Simulator(registry, broker.url, rate=args.rate, scenario=scenario, client_id="campus-simulator")
     await sim.start()
@@ -75,12 +85,16 @@ async def run_demo(args: argparse.Namespace) -> int:
     n = len(app.judge.liveness.devices)
     print(f"""
 Campus Safety Monitor demo: {len(registry.schools)} schools, {len(registry.buses)} buses, {n} devices
-  status page   {base}/
-  metrics       {base}/metrics
+  status page   {base}/   log in with one of these tokens (each is also an API bearer token):
+    bureau      {token}   (every school; the district map is {base}/map)
+    officer     {officer}   (盘河中学 only)
+    crew        {crew}   (maintenance: repair tickets, {base}/tickets)
   API           curl -H 'Authorization: Bearer {token}' '{base}/api/v1/devices?state=down'
+  metrics       {base}/metrics
   MQTT broker   {broker.url}   (topics campus/{{school}}/{{camera,alarm,bus}}/{{id}}/...)
   database      {db_file}
   registry      {registry_file}
+  more tokens   campus-monitor token create --role officer --school {PANHE} --config {config_file}
 Six 盘河中学 cameras die in the first two minutes; each is marked down one timeout (90 s) after it goes silent.
 Ctrl-C stops.
 """, flush=True)

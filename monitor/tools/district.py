@@ -169,6 +169,14 @@ def _alarms(school: _School, rng: random.Random) -> list[dict[str, Any]]:
     return alarms
 
 
+_SPOTS = ("东走廊", "西走廊", "楼梯口", "出入口")
+
+
+def _spot(zone_name: str, n: int) -> str:
+    """Where the zone's n-th camera hangs, as a crew would look for it: 女生宿舍3楼东走廊."""
+    return f"{zone_name}{(n - 1) // len(_SPOTS) + 1}楼{_SPOTS[(n - 1) % len(_SPOTS)]}"
+
+
 def _school_doc(school: _School, rng: random.Random, with_alarms: bool) -> dict[str, Any]:
     plan = _camera_plan(school, rng)
     zones: list[dict[str, Any]] = []
@@ -179,7 +187,8 @@ def _school_doc(school: _School, rng: random.Random, with_alarms: bool) -> dict[
         if kind == "dormitory":
             zone["min_live"] = DORM_MIN_LIVE
         zones.append(zone)
-        cameras.extend({"id": f"cam-{prefix}-{n:02d}", "zone": zone_id} for n in range(1, count + 1))
+        cameras.extend({"id": f"cam-{prefix}-{n:02d}", "zone": zone_id, "location": _spot(name, n)}
+                       for n in range(1, count + 1))
     doc: dict[str, Any] = {"id": school.id, "name": school.name, "zones": zones, "cameras": cameras}
     if with_alarms:
         doc["alarms"] = _alarms(school, rng)

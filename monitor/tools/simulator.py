@@ -42,6 +42,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.model import TOPIC_SEGMENT, DeviceKind, DeviceSpec, Registry, Route
 from devices.registry import parse_registry
+from devices.schedule import in_service
 from monitor.registry_file import load_registry
 from monitor.tasks import cancel_and_wait
 from monitor.tools.district import DEMO_FAILURES, dump_registry, synthetic_registry
@@ -95,9 +96,11 @@ _M_PER_DEG = 111_320.0
 
 
 class BusMotion:
-    """A bus driving its route back and forth at a realistic speed, in local metres around the route."""
+    """A bus driving its route back and forth at a realistic speed, in local metres around the route;
+    outside the route's service windows it stands parked at the school (the route's end), speed 0."""
 
     def __init__(self, route: Route, rng: random.Random) -> None:
+        self.route = route
         self.rng = rng
         self.lon0, self.lat0 = route.path[0]
         self.kx = _M_PER_DEG * math.cos(math.radians(self.lat0))
@@ -122,6 +125,16 @@ class BusMotion:
         seg = self.cum[i + 1] - self.cum[i]
         f = 0.0 if seg == 0 else (s - self.cum[i]) / seg
         return x0 + (x1 - x0) * f, y0 + (y1 - y0) * f, math.atan2(x1 - x0, y1 - y0)
+
+    def driving(self, now: float) -> bool:
+        """Whether the bus is out on the road: inside a service window, or sent somewhere by a scenario."""
+        return in_service(self.route, now) or self.forced_kmh is not None or self.offset_target_m != 0.0
+
+    def parked(self) -> dict[str, float]:
+        """A fix of the bus standing at the school: the route's end, speed 0."""
+        lon, lat = self.route.path[-1]
+        return {"lat": round(lat, 6), "lon": round(lon, 6), "speed_kmh": 0.0, "heading": 0.0,
+                "hdop": round(self.rng.uniform(0.7, 1.6), 1)}
 
     def advance(self, dt: float) -> dict[str, float]:
         """Move on by `dt` seconds; the GPS fix fields (`lat`, `lon`, `speed_kmh`, `heading`, `hdop`)."""
@@ -533,7 +546,8 @@ class Simulator:
         if dev.motion is not None:
             dt = min(now - dev.last_fix, 60.0) if dev.last_fix else dev.period_s
             dev.last_fix = now
-            doc: dict[str, Any] = {"ts": round(now, 3), **dev.motion.advance(dt)}
+            fix = dev.motion.advance(dt) if dev.motion.driving(now) else dev.motion.parked()
+            doc: dict[str, Any] = {"ts": round(now, 3), **fix}
             self._publish(f"{dev.topic}/gps", json.dumps(doc).encode(), self.qos)
             self.counts.fixes += 1
             return

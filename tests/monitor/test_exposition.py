@@ -132,5 +132,5 @@ def test_aggregate_only_leaves_out_per_device_series_and_counts_per_school() -> 
     body = asyncio.run(_exposition(judge, Clock(), per_device=False).body())
     samples = _samples(body.text())
     assert not any(k[0] in ("campus_device_up", "campus_device_last_seen_timestamp_seconds") for k in samples)
-    per_school = sum(v for k, v in samples.items() if k[0] == "campus_school_devices")
+    per_school = sum(v for k, v in samples.items() if k[0] == "campus_devices")
     assert per_school == len(list(judge.devices()))

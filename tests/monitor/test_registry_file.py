@@ -56,3 +56,9 @@ def test_unreadable_registry_file_is_a_registry_error(tmp_path: Path, content: b
         load_registry(path)
     [p] = caught.value.problems
     assert p.file == str(path) and reason in p.reason
+
+
+def test_a_missing_registry_file_is_one_plain_line_naming_the_file(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError) as caught:
+        load_registry(tmp_path / "registy.yaml")
+    assert str(caught.value) == f"{tmp_path / 'registy.yaml'}: cannot read the registry: No such file or directory"

@@ -76,6 +76,20 @@ def test_speeding_bus_reports_and_drives_its_forced_speed() -> None:
     assert bus.advance(1.0)["speed_kmh"] < 60
 
 
+def test_bus_drives_only_in_its_service_windows_and_stands_at_the_school_otherwise() -> None:
+    route = parse_registry(
+        "routes:\n  - {id: r1, corridor_m: 150, speed_limit_kmh: 60, windows: ['06:30-08:30'],\n"
+        "     path: [[103.7171, 27.3382], [103.7204, 27.3417]]}\n", "r.yaml").routes[0]
+    bus = BusMotion(route, random.Random(4))
+    morning = 1764455400.0  # 2025-11-30 06:30 in Asia/Shanghai
+    assert bus.driving(morning + 600)
+    assert not bus.driving(morning - 600) and not bus.driving(morning + 3 * 3600)
+    parked = bus.parked()
+    assert (parked["lon"], parked["lat"], parked["speed_kmh"]) == (103.7204, 27.3417, 0.0)
+    bus.offset_target_m = 600  # a scenario sends it off its route: it drives whatever the hour
+    assert bus.driving(morning + 3 * 3600)
+
+
 def test_parse_action_reads_time_verb_target_and_typed_options() -> None:
     a = parse_action("30 kill panhe-ms/cam-dg-04 offline=true")
     assert a == Action(30.0, Verb.KILL, "panhe-ms/cam-dg-04", offline=True)

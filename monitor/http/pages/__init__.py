@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
-from monitor.http.pages import alerts, buses, login, overview, records, tickets
+from monitor.http.pages import alerts, buses, districtmap, login, overview, presses, records, tickets
 from monitor.http.pages.base import JINJA_KEY, SESSIONS_KEY, Sessions
 
 HERE = Path(__file__).resolve().parent
@@ -21,6 +21,6 @@ def add_pages(web_app: web.Application) -> None:
     )
     web_app[SESSIONS_KEY] = Sessions()
     r = web_app.router
-    for area in (login, overview, alerts, buses, tickets, records):
+    for area in (login, overview, alerts, buses, districtmap, tickets, records, presses):
         area.add_routes(r)
     r.add_static("/static/", HERE / "static", append_version=True)

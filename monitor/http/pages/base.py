@@ -1,14 +1,19 @@
-"""Server-rendered pages for the people who act on the monitor (aiohttp + Jinja2, no JavaScript needed).
+"""Server-rendered pages for the people who act on the monitor (aiohttp + Jinja2; every page works
+without JavaScript, which adds the live press banner, its sound and the maps).
 
 - `/login`: a token (from `campus-monitor token create`) opens a session; the cookie is HttpOnly,
   SameSite=Strict, and names a server-side session (the token never goes back to the browser).
   Sessions live in memory: a restart of the monitor asks everyone to log in again. Failed logins
   count toward the API's failed-authentication limit.
-- `/` the district overview (schools worst first), `/schools/{id}`, `/alerts` (with acknowledge),
-  `/buses/{id}` (route corridor and recent track drawn as SVG), `/tickets` and `/tickets/{id}` (the
-  crew's list: take, note, resolve; anyone who may see a ticket may open one by hand).
+- `/` the overview (schools worst first; 本校总览 for an officer), `/schools/{id}` (also read by the
+  crew) and `/schools/{id}/devices/{kind}/{id}` (availability), `/alerts` (filters, acknowledge one or
+  many), `/map`, `/buses` and `/buses/{id}`, `/tickets` and `/tickets/{id}` (the crew's list: take,
+  then fixed; anyone who may see a ticket may open one by hand).
+- The press banner (contract §5) is on every page of the bureau and officers: rendered with the page,
+  kept live by `presses.py`'s event stream. The title counts the presses; a form acknowledges them.
 - Every form carries the session's CSRF token; a POST without it is refused. Pages refresh
-  themselves every few seconds unless someone is typing. Chinese by default, `?lang=en` switches.
+  themselves every few seconds unless someone is typing or a press is up. Chinese by default,
+  `?lang=en` switches; every text the pages show is in `TEXT`, errors included.
 - The same role and school checks as the API: an officer sees its own schools only.
 """
 
@@ -43,6 +48,7 @@ REFRESH_S = 5
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
 JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
 FORM = web.RequestKey("form", MultiDictProxy)
+PRESS_WATCHERS = ("bureau", "officer")  # whose pages carry the press banner (admin too)
 
 TEXT: dict[str, tuple[str, str]] = {
     "title": ("校园安全监控", "Campus Safety Monitor"),
@@ -63,25 +69,69 @@ TEXT: dict[str, tuple[str, str]] = {
     "zones": ("区域", "Zones"), "zone": ("区域", "Zone"), "live": ("在线/总数", "Live/total"),
     "devices": ("设备", "Devices"), "device": ("设备", "Device"), "kind": ("类型", "Kind"),
     "state": ("状态", "State"), "last_seen": ("最后心跳", "Last seen"), "buses": ("校车", "Buses"),
-    "plate": ("车牌", "Plate"), "route": ("路线", "Route"), "gps": ("GPS", "GPS"), "position": ("位置", "Position"),
+    "plate": ("车牌", "Plate"), "route": ("路线", "Route"), "position": ("位置", "Position"),
     "rule": ("规则", "Rule"), "severity": ("级别", "Severity"), "summary": ("内容", "Summary"),
     "started": ("开始", "Started"), "ack": ("确认", "Acknowledge"), "acked_by": ("确认人", "Acknowledged by"),
     "all": ("全部", "All"), "status": ("状态", "Status"), "assignee": ("负责人", "Assignee"),
     "opened": ("开单时间", "Opened"), "take": ("接单", "Take"), "note": ("备注", "Note"),
     "add_note": ("添加备注", "Add note"), "resolve": ("已修复", "Resolve"), "open_ticket": ("手动开单", "Open a ticket"),
     "notes": ("记录", "Notes"), "none": ("无", "none"), "track": ("最近轨迹", "Recent track"),
-    "corridor": ("走廊宽度", "Corridor"), "speed_limit": ("限速", "Speed limit"), "windows": ("运营时段", "Service windows"),
+    "corridor": ("偏离报警距离", "Off-route distance"), "speed_limit": ("限速", "Speed limit"), "windows": ("运营时段", "Service windows"),
     "no_position": ("暂无定位", "No position yet"), "forbidden": ("无权访问", "Not allowed"),
     "not_found": ("未找到", "Not found"), "back": ("返回", "Back"), "english": ("English", "English"),
     "chinese": ("中文", "中文"), "refresh_note": ("页面每 5 秒自动刷新", "This page refreshes every 5 s"),
     "open": ("待处理", "open"), "in_progress": ("处理中", "in progress"), "verifying": ("验证中", "verifying"),
     "closed": ("已关闭", "closed"), "up": ("在线", "up"), "down": ("离线", "down"), "faulty": ("故障", "faulty"),
     "unknown": ("未知", "unknown"), "acknowledged": ("已确认", "acknowledged"), "resolved": ("已解除", "resolved"),
-    "camera": ("摄像头", "camera"), "alarm": ("报警器", "alarm panel"), "face": ("人脸识别终端", "face terminal"),
-    "nvr": ("录像机", "recorder (NVR)"), "unreachable": ("不可达", "unreachable"), "critical": ("严重", "critical"),
+    "camera": ("摄像头", "camera"), "alarm": ("一键报警器", "alarm panel"), "face": ("人脸识别终端", "face terminal"),
+    "nvr": ("硬盘录像机", "recorder (NVR)"), "gps": ("车载定位", "GPS unit"), "unreachable": ("不可达", "unreachable"), "critical": ("严重", "critical"),
     "warning": ("警告", "warning"), "info": ("提示", "info"), "ok": ("正常", "OK"), "worst_first": ("最严重的排在前面", "worst first"),
     "speed": ("速度", "Speed"), "time": ("时间", "Time"), "by": ("操作人", "By"), "ticket": ("工单", "Ticket"),
     "down_since": ("离线起始", "Down since"), "reopened": ("重开次数", "Reopened"),
+    "press_head": ("紧急报警：请立即处置", "Emergency: respond now"),
+    "press_note": ("处置情况（可选）", "What was done (optional)"), "press_ack": ("确认已处置", "Acknowledge"),
+    "sound_on": ("♪ 报警声音：开", "♪ Alarm sound on"), "sound_off": ("报警声音：关", "Alarm sound off"),
+    "sound_blocked": ("点此开启报警声音", "Tap to turn the alarm sound on"),
+    "sev_serious": ("严重和警告", "critical and warning"), "sev_critical": ("严重", "critical"),
+    "sev_warning": ("警告", "warning"), "sev_info": ("提示", "info"), "sev_all": ("全部（含提示）", "all (with info)"),
+    "filter": ("筛选", "Filter"), "count_shown": ("共 {n} 条，显示 {shown} 条", "{n} alerts, {shown} shown"),
+    "ack_selected": ("确认所选", "Acknowledge selected"), "select": ("选择", "Select"),
+    "role_admin": ("管理员", "administrator"), "role_bureau": ("教育局", "education bureau"),
+    "role_officer": ("学校安全员", "school safety officer"), "role_maintenance": ("维修人员", "maintenance crew"),
+    "err_401": ("请先登录。", "Please log in first."),
+    "err_403": ("您的账号无权查看或操作此内容。", "Your account may not see or do this."),
+    "err_404": ("没有找到要找的内容。", "What you asked for is not here."),
+    "err_409": ("状态已变化，请刷新后再试。", "It changed meanwhile; reload and try again."),
+    "err_400": ("填写的内容有误：", "Something in the form is not right: "),
+    "err_csrf": ("表单已过期，请刷新页面后重试。", "The form is stale; reload the page and try again."),
+    "err_500": ("服务出错，请查看监控日志。", "Internal error; see the monitor's log."),
+    "act_opened": ("开单（系统）", "opened (by the rules)"), "act_opened_by_hand": ("手动开单", "opened by hand"),
+    "act_assigned": ("接单", "taken"), "act_noted": ("备注", "note"), "act_resolved": ("报修复", "reported fixed"),
+    "act_closed": ("验证通过，关闭", "verified and closed"), "act_reopened": ("仍未恢复，重开", "still down, reopened"),
+    "system": ("系统", "system"), "my_school": ("本校总览", "My school"), "my_schools": ("本校总览", "My schools"),
+    "kind_dormitory": ("宿舍", "dormitory"), "kind_canteen": ("食堂", "canteen"), "kind_gate": ("校门", "gate"),
+    "kind_classroom": ("教学楼", "classroom"), "kind_playground": ("操场", "playground"), "kind_other": ("其他", "other"),
+    "min_live": ("至少 {n} 路在线", "at least {n} live"), "location": ("位置", "Location"),
+    "last_fix": ("最后定位", "Last fix"), "buses_page": ("校车", "Buses"), "map": ("地图", "Map"),
+    "availability": ("在线记录", "Availability"), "recent_changes": ("最近的状态变化", "Recent changes"),
+    "from_state": ("从", "from"), "to_state": ("变为", "to"), "gps_unit": ("车载定位", "GPS unit"),
+    "school_devices": ("学校设备状态", "The school's devices"), "related_alerts": ("相关告警", "Related alerts"),
+    "pick_device": ("选择设备", "Pick a device"), "ticket_no": ("工单号", "Ticket no."),
+    "take_first": ("请先接单，再报修复。", "Take the ticket first, then report it fixed."),
+    "in_window": ("运营中", "in service"), "off_window": ("非运营时段", "out of service"),
+    "off_route_now": ("偏离路线", "off route"), "on_route": ("在路线上", "on route"), "speeding": ("超速", "speeding"),
+    "no_coords": ("以下学校没有坐标（没有校车路线可推算）：", "Schools without a place (no bus route to place them by):"),
+    "worst_state": ("按最严重状态着色", "coloured by worst state"), "school_ok": ("正常", "fine"),
+    "school_warn": ("有告警", "alerts"), "school_bad": ("严重（报警/盲区/离线）", "critical (press, dark zone, offline)"),
+    "no_tiles": ("未配置底图（[http] map_tiles），只显示路线和学校。", "No base map configured ([http] map_tiles): routes and schools only."),
+    "pressed_now": ("报警中", "PRESSED"), "since": ("自", "since"), "period": ("时段", "Period"),
+    "uptime": ("在线率", "Uptime"), "down_time": ("离线时长", "Down time"), "outages": ("离线次数", "Outages"),
+    "last_days": ("最近 {n} 天", "last {n} days"), "went_down": ("离线", "went down"), "came_back": ("恢复", "came back"),
+    "no_outages": ("没有离线记录", "no outages recorded"),
+    "open_page": ("打开", "Open"), "in_service": ("运营时段", "Service"),
+    "people": ("人", "people"),
+    "route_start": ("起点", "start"),
+    "acked_flash": ("已确认，记录已保存在告警历史中。", "Acknowledged; it stays in the alert history."),
 }
 
 
@@ -155,8 +205,13 @@ def render(request: web.Request, name: str, code: int = 200, **ctx: Any) -> web.
         return pair[index] if pair else key
 
     session: Session | None = request.get(SESSION)
+    principal = session.principal if session else None
+    press_watch = principal is not None and principal.role in ("admin", *PRESS_WATCHERS)
+    presses = ([p.view(lang) for p in context(request).presses.unacknowledged(principal.sees_school)]
+               if principal is not None and press_watch else [])
     html = env.get_template(name).render(
-        t=t, lang=lang, session=session, principal=session.principal if session else None,
+        t=t, lang=lang, session=session, principal=principal, press_watch=press_watch, presses=presses,
+        acked=bool(request.query.get("acked")), duration=lambda s: duration(s, lang),
         path=request.path_qs, quote=quote, refresh=REFRESH_S, local_time=local_time,
         static=lambda name: f"/static/{name}", request_path_lang=lambda code: with_lang(request, code), **ctx,
     )
@@ -164,9 +219,22 @@ def render(request: web.Request, name: str, code: int = 200, **ctx: Any) -> web.
     if request.query.get("lang") in ("zh", "en"):
         resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="Strict", path="/")
     resp.headers["X-Frame-Options"] = "DENY"
-    resp.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+    tiles = tile_source(context(request).cfg.map_tiles)
+    resp.headers["Content-Security-Policy"] = (
+        f"default-src 'self'; style-src 'self'; img-src 'self' data:{' ' + tiles if tiles else ''}; frame-ancestors 'none'")
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def tile_source(url: str) -> str:
+    """The CSP source that admits the map tiles: scheme and host, a `{s}` label as `*`."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    labels = parts.netloc.split(".")
+    if "{" in labels[0]:
+        labels[0] = "*"
+    return f"{parts.scheme}://{'.'.join(labels)}"
 
 
 def with_lang(request: web.Request, code: str) -> str:
@@ -183,8 +251,22 @@ def local_time(t: float | str | None) -> str:
     return moment.astimezone(DISPLAY_TZ).strftime("%m-%d %H:%M:%S")
 
 
-def error_page(request: web.Request, status: int, message: str) -> web.Response:
-    return render(request, "error.html", status, status=status, message=message)
+def duration(seconds: float | None, lang: str) -> str:
+    """A span as people say it: 3 小时 20 分 / 3 h 20 min."""
+    if seconds is None:
+        return "—"
+    minutes = int(round(seconds / 60))
+    h, m = divmod(minutes, 60)
+    if lang == "en":
+        return f"{h} h {m} min" if h else f"{m} min"
+    return f"{h} 小时 {m} 分" if h else f"{m} 分钟"
+
+
+def error_page(request: web.Request, status: int, message: str, key: str | None = None) -> web.Response:
+    """An error in the reader's language: the status's own words (or `key`'s); the technical
+    `message` (English) only on English pages."""
+    key = key or (f"err_{status}" if f"err_{status}" in TEXT else "err_500")
+    return render(request, "error.html", status, status=status, message=message, key=key)
 
 
 # ---- guards ----------------------------------------------------------------------------------------
@@ -209,7 +291,7 @@ def page(roles: tuple[str, ...], post: bool = False) -> Callable[[PageHandler], 
                 if post:
                     form = await request.post()
                     if not hmac.compare_digest(str(form.get("csrf", "")), session.csrf):
-                        return error_page(request, 403, "the form is stale or forged (CSRF); reload the page")
+                        return error_page(request, 403, "the form is stale or forged (CSRF); reload the page", "err_csrf")
                     request[FORM] = form
                 return await fn(request)
             except AuthError as exc:

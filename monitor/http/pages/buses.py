@@ -8,13 +8,17 @@ from typing import Any
 from aiohttp import web
 
 from devices.model import DeviceKind, Route
-from monitor.http.actions import find_bus, track_of
+from devices.schedule import in_service
+from monitor.http.actions import READ_ROLES, find_bus, track_of
+from monitor.http.auth import Principal
 from monitor.http.context import context
 from monitor.http.pages.base import (
+    SESSION,
     page,
     render,
 )
-from monitor.http.views import fix_view
+from monitor.http.pages.districtmap import converter
+from monitor.http.views import bus_view, fix_view
 
 # ---- buses -----------------------------------------------------------------------------------------
 
@@ -60,11 +64,50 @@ async def bus_page(request: web.Request) -> web.Response:
     school = c.registry.school(bus.school)
     watch = c.buses.watches.get(bus.id)
     snap = watch.snapshot() if watch is not None else None
+    move = converter(c)
+
+    def latlon(lon: float, lat: float) -> list[float]:
+        x, y = move(lon, lat)
+        return [y, x]
+
+    leaflet = {"tiles": c.cfg.map_tiles, "attribution": c.cfg.map_attribution, "plate": bus.plate,
+               "route": [latlon(lon, lat) for lon, lat in route.path] if route else [],
+               "corridor_m": route.corridor_m if route else 0, "track": [latlon(f["lon"], f["lat"]) for f in fixes]}
     return render(request, "bus.html", bus=bus, route=route, svg=svg_of(route, fixes), fixes=fixes[-20:][::-1],
+                  leaflet=leaflet,
                   gps=str(dev.state) if dev else "unknown", last_seen=dev.last_seen if dev else None,
                   school=school, passengers=snap.passengers if snap else None,
                   overloaded=bool(snap and snap.overloaded), refreshing=True)
 
 
+@page(READ_ROLES)
+async def buses_page(request: web.Request) -> web.Response:
+    """Every bus the viewer may see, the ones needing a look first: off route, speeding, overloaded,
+    GPS silent in service; then by school and plate."""
+    c = context(request)
+    principal: Principal = request[SESSION].principal
+    names = {s.id: s.name for s in c.registry.schools}
+    now = c.clock()
+    items = []
+    for bus in c.registry.buses:
+        if not principal.sees_school(bus.school):
+            continue
+        view = bus_view(c, bus)
+        route = c.registry.route(bus.route)
+        watch = c.buses.watches.get(bus.id)
+        snap = watch.snapshot() if watch is not None else None
+        view.update(school_name=names.get(bus.school, bus.school), in_service=bool(route and in_service(route, now)),
+                    overspeed=bool(snap and snap.overspeed), overloaded=bool(snap and snap.overloaded),
+                    passengers=snap.passengers if snap else None,
+                    limit=route.speed_limit_kmh if route else None,
+                    windows=[str(w) for w in route.windows] if route else [])
+        view["score"] = (view["off_route"], view["overspeed"], view["overloaded"],
+                         view["in_service"] and view["gps"] in ("down", "unreachable"))
+        items.append(view)
+    items.sort(key=lambda b: (tuple(not x for x in b["score"]), b["school_name"], b["plate"]))
+    return render(request, "buses.html", items=items, refreshing=True)
+
+
 def add_routes(r: web.UrlDispatcher) -> None:
+    r.add_get("/buses", buses_page)
     r.add_get("/buses/{id}", bus_page)
