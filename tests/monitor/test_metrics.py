@@ -122,14 +122,18 @@ def test_a_school_is_offline_when_every_camera_and_panel_is_down() -> None:
     assert registry.get_sample_value("campus_school_offline", {"school": "panhe-ms"}) == 0.0
 
 
-def test_devices_are_counted_by_kind_and_state_with_every_state_present() -> None:
+def test_devices_are_counted_by_school_kind_and_state_with_every_state_present() -> None:
     app, registry = district()
     beat(app, "cam-dg-01")
     offline(app, "cam-dg-02")
-    counts = {state: registry.get_sample_value("campus_devices", {"kind": "camera", "state": state})
-              for state in ("unknown", "up", "faulty", "down")}
-    assert counts == {"unknown": 3.0, "up": 1.0, "faulty": 0.0, "down": 1.0}
-    assert registry.get_sample_value("campus_devices", {"kind": "gps", "state": "unknown"}) == 1.0
+    counts = {state: registry.get_sample_value("campus_devices", {"school": "panhe-ms", "kind": "camera",
+                                                                 "state": state})
+              for state in ("unknown", "up", "faulty", "down", "unreachable")}
+    assert counts == {"unknown": 2.0, "up": 1.0, "faulty": 0.0, "down": 1.0, "unreachable": 0.0}
+    assert registry.get_sample_value("campus_devices", {"school": "other-ps", "kind": "camera",
+                                                        "state": "unknown"}) == 1.0
+    assert registry.get_sample_value("campus_devices", {"school": "panhe-ms", "kind": "gps",
+                                                        "state": "unknown"}) == 1.0
 
 
 def test_messages_and_alarm_events_are_counters_with_their_labels() -> None:
