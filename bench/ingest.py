@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -92,9 +93,22 @@ def worker_monitor(port: int, client_id: str, expect: int, registry_file: str, d
     import logging
 
     logging.basicConfig(level=logging.WARNING)
+    import monitor.app
     from monitor.app import App
     from monitor.config import Config, DatabaseConfig, HttpConfig, MqttConfig
+    from monitor.mqtt.collector import Collector
     from monitor.registry_file import load_registry
+
+    class QueuedCollector(Collector):
+        """The service's device connection keeps no session (old heartbeats are worth nothing after a
+        restart); here the stream is queued in a session first, so this one connection keeps it."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            if kwargs.get("events") is False:
+                kwargs["events"] = None
+            super().__init__(*args, **kwargs)
+
+    monitor.app.Collector = QueuedCollector  # type: ignore[misc]
 
     async def run() -> dict[str, float]:
         base = rss_kib()
