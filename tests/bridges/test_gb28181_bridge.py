@@ -4,7 +4,6 @@ Python device UA (Catalog), publishing through a real Mosquitto."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,10 +17,10 @@ from tests.bridges.conftest import registry
 from tests.bridges.gb_device import Device, catalog_response, keepalive
 from tests.bridges.mqtt_sub import Subscriber, until
 from tests.ports import free_port
+from tests.services import require_binary
 
 pytestmark = pytest.mark.integration
 
-SIPP = shutil.which("sipp")
 SCENARIOS = Path(__file__).parent / "sipp"
 NVR_GB, CAM1_GB, CAM2_GB, SOLO_GB = ("53060200001180000001", "53060200001320000001", "53060200001320000002",
                                      "53060200001320000009")
@@ -47,13 +46,12 @@ async def bridge(mosquitto: tuple[str, int]) -> AsyncIterator[tuple[Running, Sub
 
 async def sipp(tmp_path: Path, port: int, scenario: str, *args: str) -> int:
     proc = await asyncio.create_subprocess_exec(
-        SIPP or "sipp", f"127.0.0.1:{port}", "-sf", str(SCENARIOS / scenario), "-m", "1", "-p", str(free_port()),
+        require_binary("sipp", "sip-tester"), f"127.0.0.1:{port}", "-sf", str(SCENARIOS / scenario), "-m", "1", "-p", str(free_port()),
         "-i", "127.0.0.1", "-nostdin", "-timeout", "10s", "-timeout_error", *args,
         cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     return await proc.wait()
 
 
-@pytest.mark.skipif(SIPP is None, reason="sipp (Debian sip-tester) is not installed")
 async def test_sipp_register_with_digest_keepalive_and_unregister(bridge: tuple[Running, Subscriber], tmp_path: Path) -> None:
     running, sub = bridge
     gb: Gb28181Bridge = running.bridge  # type: ignore[assignment]

@@ -20,8 +20,9 @@ from monitor.app import App
 from monitor.config import TicketsConfig
 from monitor.storage.auth_tables import create_token
 from tests.integration.browsing import DESKTOP, PHONE, base_url, chromium, log_in, shoot
-from tests.integration.service import Device, keep_beating, make_config, wait_for
+from tests.integration.service import Device, keep_beating, make_config
 from tests.integration.test_api import REGISTRY
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.integration.browsing import DESKTOP, PHONE, base_url, chromium, log_in, shoot
-from tests.integration.service import Device, token, wait_for
+from tests.integration.service import Device, token
 from tests.integration.test_api import build_app, call
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -6,6 +6,7 @@ presses, push a press published on a real Mosquitto at once, and end the stream 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,8 +18,9 @@ import pytest
 
 from monitor.app import App
 from monitor.storage.auth_tables import create_token, revoke_token
-from tests.integration.service import Device, wait_for
+from tests.integration.service import Device
 from tests.integration.test_api import build_app, call
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +43,11 @@ def url_of(app: App) -> str:
 
 async def session_for(app: App, tok: str) -> aiohttp.ClientSession:
     http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies of 127.0.0.1
-    async with http.post(url_of(app) + "/login", data={"token": tok, "next": "/"}, allow_redirects=False) as r:
+    async with http.get(url_of(app) + "/login") as r:  # the form carries its CSRF token
+        csrf = re.search(r'name="csrf" value="([^"]+)"', await r.text())
+    assert csrf is not None
+    async with http.post(url_of(app) + "/login", data={"token": tok, "next": "/", "csrf": csrf.group(1)},
+                         allow_redirects=False) as r:
         assert r.status == 302
     return http
 

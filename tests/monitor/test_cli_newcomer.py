@@ -10,7 +10,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import ConfigError, parse_config
-from tests.integration.service import SMALL_REGISTRY
+from tests.registries import SMALL_REGISTRY
 
 
 def test_token_create_refuses_a_config_file_that_does_not_exist_and_makes_no_database(

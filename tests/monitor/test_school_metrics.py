@@ -5,7 +5,7 @@ from __future__ import annotations
 from devices.judge import Judge
 from devices.registry import parse_registry
 from monitor.services.metrics import DeviceMetrics, metrics_registry, school_info
-from tests.integration.service import SMALL_REGISTRY
+from tests.registries import SMALL_REGISTRY
 
 
 def test_school_info_names_every_school_and_device_counts_keep_unknown_apart_from_down() -> None:

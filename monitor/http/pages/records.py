@@ -132,7 +132,7 @@ async def report_page(request: web.Request) -> web.Response:
     report = await build_report(c, schools, first, last)
     choices = [s for s in c.registry.schools if principal.sees_school(s.id)]
     zone_names = {(s.id, z.id): z.name for s in schools for z in s.zones}
-    return render(request, "report.html", report=report, w=words(request), duration=duration, choices=choices,
+    return render(request, "report.html", report=report, w=words(request), span=duration, choices=choices,
                   school=request.query.get("school", ""), first=first.isoformat(), last=last.isoformat(),
                   zone_names=zone_names)
 
