@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
 from collections.abc import Callable
 
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.waiting import wait_for
 
 
 class Subscriber:
@@ -41,8 +41,5 @@ class Subscriber:
 
 
 async def until(pred: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
+    """The bridges' tests' spelling of `tests.waiting.wait_for` (a 10 s default, a finer step)."""
+    await wait_for(pred, timeout, what, step=0.01)
