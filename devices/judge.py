@@ -106,7 +106,10 @@ class Judge:
     def _recount(self, before: list[tuple[Device, State]], now: float, reason: str) -> None:
         for dev, old in before:
             if dev.state is not old:
-                self.coverage.apply(Change(dev, old, dev.state, now, reason))
+                change = Change(dev, old, dev.state, now, reason)
+                if self.keep_changes and reason == "taken":  # the state history learns the take-over's states
+                    self._changes.append(change)
+                self.coverage.apply(change)
                 if old is not State.UP:
                     self.by_state[old].discard(dev)
                 if dev.state is not State.UP:

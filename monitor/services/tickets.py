@@ -39,7 +39,10 @@ class TicketDesk:
     """The running ticket rules; `start()`/`stop()` run its timer."""
 
     def __init__(self, cfg: TicketsConfig, registry: Registry, judge: Judge, db: DbThread,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], owns: Callable[[str], bool] | None = None) -> None:
+        """`owns(school)` (several instances): the rules' own changes (verify, close, reopen) are made
+        only for the schools this instance judges."""
+        self.owns = owns
         self.registry = registry
         self.judge = judge
         self.db = db
@@ -73,7 +76,10 @@ class TicketDesk:
                 yield (dev.school, str(dev.kind), dev.id), False, dev.since if dev.since is not None else now, dev.zone
 
     async def _tick(self) -> None:
-        self._take(self.book.tick(self.clock()), RULES_ACTOR)
+        changes = self.book.tick(self.clock())
+        if self.owns is not None:
+            changes = [c for c in changes if self.owns(c.ticket.school)]
+        self._take(changes, RULES_ACTOR)
         await self.flush()
 
     # -- inputs --
