@@ -308,7 +308,7 @@ class Collector:
             if self._heard:
                 self._heard = False
                 self.sink.link(False, self.clock())
-            if was and not self._stopping and self.refused is None:
+            if not self._stopping and self.refused is None:  # lost, or never answered (no CONNACK)
                 self._next_url()
             if reason is not None and getattr(reason, "value", 0) in _REFUSED_AUTH and self.refused is None \
                     and not self._refusal_seen:

@@ -56,7 +56,12 @@ cluster {{
   listen: 127.0.0.1:{self.route_ports[i]}
   routes: [{routes}]
 }}
-mqtt {{ listen: 127.0.0.1:{self.mqtt_ports[i]} }}
+mqtt {{
+  listen: 127.0.0.1:{self.mqtt_ports[i]}
+  # sessions and retained messages on every node: any one node may be lost (the default follows
+  # the cluster's size when the streams are made, which can be before every node has joined)
+  stream_replicas: {len(self.names)}
+}}
 """, encoding="utf-8")
         return conf
 

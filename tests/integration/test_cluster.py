@@ -142,12 +142,13 @@ def test_a_lost_nats_node_is_failed_over_without_false_downs(
         nats.kill(0)
         lost_at = time.monotonic()
         wait_until(lambda: not nodes[0].ready(), 15, "node-0 notices its broker node is gone")
-        back = wait_until(lambda: all(n.ready() for n in nodes), 30, "both ready again through another node")
+        wait_until(lambda: all(n.ready() for n in nodes), 30, "both ready again through another node")
+        back = time.monotonic() - lost_at
         assert "trying broker" in nodes[0].log()
         deadline = time.monotonic() + 12
         wait_until(lambda: time.monotonic() >= deadline or bool(_false_downs(hook)), 20, "a camera timeout")
         assert _false_downs(hook) == []
-        print(f"ready again {time.monotonic() - lost_at - 12:.1f}..{back:.1f} s after the NATS node's loss")
+        print(f"ready again {back:.1f} s after the NATS node's loss (contract: 30 s); no false down")
     finally:
         devices.stop()
         for node in nodes:
