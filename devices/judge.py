@@ -12,7 +12,7 @@ ids that are no camera of that school are ignored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from devices.coverage import DORMITORY, Coverage, SchoolCount, ZoneCount
@@ -96,6 +96,21 @@ class Judge:
         before = [(d, d.state) for d in devices]
         self.liveness.let_go(devices, now)
         self._recount(before, now, "let go")
+
+    def mirror(self, saved: dict[tuple[str, DeviceKind, str], Restored], owned: Callable[[str], bool],
+               now: float) -> int:
+        """Several instances: the states another instance stored for the schools it judges, shown as
+        they are (for the API and pages); never judged here, never written back. Returns how many moved."""
+        before = []
+        for key, rec in saved.items():
+            dev = self.liveness.devices.get(key)
+            if dev is None or owned(dev.school):
+                continue
+            if dev.state is not rec.state or dev.last_seen != rec.last_seen:
+                before.append((dev, dev.state))
+                dev.state, dev.last_seen, dev.since = rec.state, rec.last_seen, rec.since
+        self._recount(before, now, "mirrored")
+        return len(before)
 
     def see(self, school: str, since: float | None) -> None:
         """The school's topics are heard from `since` on (None: not heard, nobody judged down)."""

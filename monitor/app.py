@@ -46,6 +46,7 @@ from monitor.storage.db import Database
 from monitor.storage.detour_store import query_detours
 from monitor.storage.registry_store import import_registry
 from monitor.storage.runner import DbThread
+from monitor.tasks import cancel_and_wait, every
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class App:
         # several instances (contract §9): the partitions this one owns, and their MQTT connections
         self.owner: PartitionOwner | None = None
         self.keeper: LeaseKeeper | None = None
+        self._mirror: asyncio.Task[None] | None = None
         if cfg.cluster.node:
             self.owner = PartitionOwner(cfg.cluster, cfg.mqtt, registry, self.judge, self.db, clock)
             self.keeper = LeaseKeeper(cfg.cluster, cfg.database.url, self.owner.on_change)
@@ -131,8 +133,10 @@ class App:
         await self.tracks.start()
         await self.digest.start()
         await self.watch.start()
-        if self.keeper is not None:
+        if self.keeper is not None and self.owner is not None:
             await self.keeper.start()
+            period = max(0.5, self.cfg.database.persist_every_s / 2)
+            self._mirror = every(period, self.owner.mirror, "mirror-states", first_after_s=0)
         else:
             await self.events.start()
             await self.collector.start()
@@ -146,6 +150,7 @@ class App:
 
     async def stop(self) -> None:
         if self.keeper is not None and self.owner is not None:
+            await cancel_and_wait([self._mirror])
             await self.keeper.stop()  # stops judging its partitions, writes their states, hands them back
             await self.owner.stop()
         else:

@@ -215,6 +215,17 @@ class PartitionOwner:
         self.alerts.let_go(schools)
         log.info("cluster %s: let go of partition %d (%d schools)", self.node, p, len(schools))
 
+    async def mirror(self) -> None:
+        """The stored states of the schools other instances judge, into this judge for the API and
+        pages (at most `[database] persist_every_s` plus this period old)."""
+        others = [s for s in self.partition_of if s not in self.owned]
+        if not others:
+            return
+        saved = await self.db.call(load_device_states, True, others)
+        self.judge.mirror({key: Restored(State(row.state), row.last_seen, row.state_since)
+                           for key, row in saved.items() if row.state in State.__members__.values()},
+                          self.owns, self.clock())
+
     async def stop(self) -> None:
         for task in list(self._takes):
             task.cancel()
