@@ -196,6 +196,20 @@ class AlertBook:
             if alert.state is AlertState.FIRING:
                 self._remind_from[alert.id] = alert.updated_at
 
+    def let_go(self, schools: Iterable[str]) -> None:
+        """Several instances: `schools` are judged by another instance now; their open alerts, conditions
+        and event keys leave this book unsaid (the new owner restores them from the database)."""
+        wanted = set(schools)
+        for alert in [a for a in self._open.values() if a.school in wanted]:
+            self._forget(alert)
+        for table in (self._by_key, self._condition, self._downs, self._last_flip):
+            for key in [k for k in table if k[1] in wanted]:
+                del table[key]
+        for ev_key in [k for k in self._seen_events if k[0] in wanted]:
+            del self._seen_events[ev_key]
+        for school in wanted:
+            self._offline_cleared.pop(school, None)
+
     def forget_event(self, event: AlarmEvent) -> None:
         """Undo `alarm(event)`: the edge could not store the event (it will come again), or found it
         stored before (it was alerted then). Its open alert, if any, is dropped unsaid."""

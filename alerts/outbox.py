@@ -182,6 +182,15 @@ class OutboxSender:
         self._lanes: dict[str, tuple[_Lane, _Lane]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def reread(self) -> None:
+        """The rows this sender may send changed (several instances: a partition gained or lost):
+        every lane reads its rows afresh now."""
+        for lanes in self._lanes.values():
+            for lane in lanes:
+                lane.full_read_at = float("-inf")
+                lane.seen = 0
+        self.wake()
+
     def wake(self, receivers: Iterable[str] | None = None) -> None:
         """New rows are committed: look now. Safe to call from any thread."""
         loop = self._loop

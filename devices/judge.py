@@ -12,7 +12,7 @@ ids that are no camera of that school are ignored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from devices.coverage import DORMITORY, Coverage, SchoolCount, ZoneCount
@@ -71,6 +71,65 @@ class Judge:
                 self.coverage.apply(Change(dev, State.UNKNOWN, dev.state, now, "restored"))
         self._reindex()
 
+    # ---- several instances (contract §9) --------------------------------------------------------
+
+    def of_schools(self, schools: Iterable[str]) -> list[Device]:
+        wanted = set(schools)
+        return [d for d in self.liveness.devices.values() if d.school in wanted]
+
+    def take(self, schools: Iterable[str], saved: dict[tuple[str, DeviceKind, str], Restored], now: float) -> None:
+        """Start judging `schools` (a partition taken) from their stored states, as after a restart:
+        blind until `see(school, since)`; coverage recounted, no judgement re-emitted."""
+        devices = self.of_schools(schools)
+        before = [(d, d.state) for d in devices]
+        self.liveness.take(devices, saved, now)
+        self._recount(before, now, "taken")
+
+    def let_go(self, schools: Iterable[str], now: float) -> None:
+        """Stop judging `schools` (a partition lost or handed over): every device `unknown` here."""
+        grace = self.liveness.school_grace
+        wanted = set(schools)
+        if grace is not None:
+            for school in wanted:
+                grace.pop(school, None)
+        devices = self.of_schools(wanted)
+        before = [(d, d.state) for d in devices]
+        self.liveness.let_go(devices, now)
+        self._recount(before, now, "let go")
+
+    def mirror(self, saved: dict[tuple[str, DeviceKind, str], Restored], owned: Callable[[str], bool],
+               now: float) -> int:
+        """Several instances: the states another instance stored for the schools it judges, shown as
+        they are (for the API and pages); never judged here, never written back. Returns how many moved."""
+        before = []
+        for key, rec in saved.items():
+            dev = self.liveness.devices.get(key)
+            if dev is None or owned(dev.school):
+                continue
+            if dev.state is not rec.state or dev.last_seen != rec.last_seen:
+                before.append((dev, dev.state))
+                dev.state, dev.last_seen, dev.since = rec.state, rec.last_seen, rec.since
+        self._recount(before, now, "mirrored")
+        return len(before)
+
+    def see(self, school: str, since: float | None) -> None:
+        """The school's topics are heard from `since` on (None: not heard, nobody judged down)."""
+        if self.liveness.school_grace is None:
+            self.liveness.school_grace = {}
+        self.liveness.school_grace[school] = since
+
+    def _recount(self, before: list[tuple[Device, State]], now: float, reason: str) -> None:
+        for dev, old in before:
+            if dev.state is not old:
+                change = Change(dev, old, dev.state, now, reason)
+                if self.keep_changes and reason == "taken":  # the state history learns the take-over's states
+                    self._changes.append(change)
+                self.coverage.apply(change)
+                if old is not State.UP:
+                    self.by_state[old].discard(dev)
+                if dev.state is not State.UP:
+                    self.by_state[dev.state].add(dev)
+
     def _reindex(self) -> None:
         for members in self.by_state.values():
             members.clear()
@@ -79,10 +138,13 @@ class Judge:
                 self.by_state[dev.state].add(dev)
         self._peak = {s: len(m) for s, m in self.by_state.items()}
 
-    def standing(self, now: float) -> list[Judgement]:
+    def standing(self, now: float, schools: Iterable[str] | None = None) -> list[Judgement]:
         """Zones dark from the start (fewer cameras than `min_live`, or restored dark): no change will
-        ever flip them, so they are judged once at start. Repeating a standing judgement is harmless."""
-        return [self._zone_judgement(zc, now) for zc in self.coverage.zones.values() if zc.dark]
+        ever flip them, so they are judged once at start (or at a take-over, for the schools taken).
+        Repeating a standing judgement is harmless."""
+        wanted = None if schools is None else set(schools)
+        return [self._zone_judgement(zc, now) for zc in self.coverage.zones.values()
+                if zc.dark and (wanted is None or zc.school in wanted)]
 
     def link_up(self, now: float) -> None:
         self.liveness.link_up(now)

@@ -118,6 +118,10 @@ class Liveness:
         self._seq = itertools.count()
         self.connected = False
         self.grace: float | None = None  # when the broker link last came up; None = never yet
+        #: Several instances (contract §9): school -> when this instance began to see it (its
+        #: partition's connection subscribed), None while it cannot. None here: one instance, every
+        #: school judged on the one broker link above. A school not in the map is not judged here.
+        self.school_grace: dict[str, float | None] | None = None
         self.dirty: set[Device] = set()  # last_seen or state changed since the last persist
 
     # ---- start and restart -------------------------------------------------------------------
@@ -149,6 +153,36 @@ class Liveness:
         for dev in self.devices.values():
             if dev.state not in SILENT_STATES and not dev.armed:
                 self._arm(dev, now + dev.timeout)
+
+    def take(self, devices: Iterable[Device], saved: dict[tuple[str, DeviceKind, str], Restored],
+             now: float) -> None:
+        """Several instances: `devices` (a partition's) start being judged here, from their stored
+        states, as after a restart (`restore`). Their schools are blind until `see_school`."""
+        for dev in devices:
+            dev.state, dev.last_seen, dev.since, dev.reason, dev.armed = State.UNKNOWN, None, now, "", False
+            rec = saved.get(dev.spec.key)
+            if rec is None:
+                continue
+            dev.last_seen = rec.last_seen
+            dev.since = rec.since
+            if rec.state == State.DOWN:
+                dev.state = State.DOWN
+            elif rec.state in LIVE_STATES and rec.last_seen is not None and rec.last_seen + dev.timeout > now:
+                dev.state = rec.state
+            else:
+                dev.since = now
+        for dev in devices:
+            nvr_down = dev.nvr is not None and dev.nvr.state is State.DOWN
+            if dev.state is State.UNKNOWN and nvr_down:
+                dev.state, dev.reason = State.UNREACHABLE, "nvr_down"
+            if dev.state not in SILENT_STATES:
+                self._arm(dev, now + dev.timeout)
+
+    def let_go(self, devices: Iterable[Device], now: float) -> None:
+        """Several instances: `devices` are judged elsewhere now: `unknown` here, no deadline, not dirty."""
+        for dev in devices:
+            dev.state, dev.since, dev.reason, dev.armed = State.UNKNOWN, now, "", False
+            self.dirty.discard(dev)
 
     def add(self, dev: Device, now: float) -> None:
         """A device newly in the registry (it starts `unknown`, even behind a down NVR)."""
@@ -267,9 +301,15 @@ class Liveness:
 
     def _silent_since(self, dev: Device, now: float) -> float | None:
         """Since when `dev` has been silent as far as judging goes, or None while blind."""
-        if not self.connected or self.grace is None:
+        if self.school_grace is not None:
+            own = self.school_grace.get(dev.school)
+            if own is None:
+                return None
+            start = own
+        elif not self.connected or self.grace is None:
             return None
-        start = self.grace
+        else:
+            start = self.grace
         if dev.last_seen is not None and dev.last_seen > start:
             start = dev.last_seen
         if dev.state is State.UNKNOWN and dev.since is not None and dev.since > start:

@@ -26,6 +26,8 @@ from alerts.digest import DigestNames
 from alerts.wording import RegistryNames
 from devices.judge import Judge
 from devices.model import Registry
+from monitor.cluster.keeper import LeaseKeeper
+from monitor.cluster.owner import PartitionOwner
 from monitor.config import Config
 from monitor.http.auth import Authenticator
 from monitor.http.context import HttpContext
@@ -46,6 +48,7 @@ from monitor.storage.db import Database
 from monitor.storage.detour_store import query_detours
 from monitor.storage.registry_store import import_registry
 from monitor.storage.runner import DbThread
+from monitor.tasks import cancel_and_wait, every
 
 log = logging.getLogger(__name__)
 
@@ -63,31 +66,46 @@ class App:
         self.db = DbThread(self.database)
         self.db_health = DbHealth(clock)
         self.judge = Judge(registry, keep_changes=True)
+        # several instances (contract §9): the partitions this one owns, and their MQTT connections
+        self.owner: PartitionOwner | None = None
+        self.keeper: LeaseKeeper | None = None
+        self._mirror: asyncio.Task[None] | None = None
+        if cfg.cluster.node:
+            self.owner = PartitionOwner(cfg.cluster, cfg.mqtt, registry, self.judge, self.db, clock)
+            self.keeper = LeaseKeeper(cfg.cluster, cfg.database.url, self.owner.on_change)
+        owns = self.owner.owns if self.owner is not None else None
         self.history = StateHistory(self.judge, self.db, clock, self.db_health,
-                                    flush_every_s=cfg.database.persist_every_s)
+                                    flush_every_s=cfg.database.persist_every_s, owns=owns,
+                                    stale_after_s=cfg.cluster.lease_s if self.owner is not None else None)
         self.tracks = TrackStore(cfg.buses, self.db, clock)
         self.buses = BusDesk(cfg.buses, registry, self.tracks, clock)
         names = RegistryNames.from_registry(registry)
         self.alerts = AlertEngine(cfg.alerts, names,
                                   [(s.id, a.id) for s in registry.schools for a in s.alarms],
-                                  cfg.receivers, self.db, clock, self.db_health)
+                                  cfg.receivers, self.db, clock, self.db_health, cluster=self.owner)
         self.presses = PressBoard(names)  # the pages' press banner
         self.alerts.subscribe(self.presses.on_changes)
-        self.tickets = TicketDesk(cfg.tickets, registry, self.judge, self.db, clock, self.db_health)
+        self.tickets = TicketDesk(cfg.tickets, registry, self.judge, self.db, clock, self.db_health, owns=owns)
         self.watch = DeviceWatch(self.judge, self.buses, self.db, clock,
                                  persist_every_s=cfg.database.persist_every_s,
                                  listeners=[self.alerts.on_judgements, self.tickets.on_judgements],
-                                 events=self.alerts.on_alarm_event, health=self.db_health)
+                                 events=self.alerts.on_alarm_event, health=self.db_health,
+                                 fence=self.owner.fence if self.owner is not None else None)
         self.collector = Collector(cfg.mqtt, self.judge, self.watch, clock, events=False)
         self.events = Collector(cfg.mqtt, self.judge, self.watch, clock, events=True, counts=self.collector.counts)
         self.alerts.on_room(self.events.redeliver)  # events refused past the held-back bound, again
+        if self.owner is not None and self.keeper is not None:
+            keeper = self.keeper
+            self.owner.attach(self.watch, self.alerts, lambda: keeper.held, self.collector.counts)
+            self.alerts.on_room(self.owner.redeliver)
         self.digest = DigestService(cfg.alerts.digest_at, DigestNames.from_registry(registry), cfg.receivers,
                                     self.db, self.alerts.sender, clock)
         device_metrics = DeviceMetrics(self.judge, self.watch.alarm_counts, self.collector.counts,
-                                       lambda: self.collector.connected, per_device=cfg.metrics.per_device)
+                                       lambda: self.broker_connected, per_device=cfg.metrics.per_device, owns=owns)
         self.metrics = Exposition([device_metrics.text], metrics_registry([
             device_metrics.metrics, self.buses.metrics, self.alerts.metrics, self.tickets.metrics,
             school_info(registry),
+            *([self.keeper.metrics] if self.keeper is not None else []),
         ]), max_age_s=cfg.metrics.max_age_s)
         self.auth = Authenticator(lambda token: self.db.call(find_principal, token, self.clock()))
         self.http = HttpServer(cfg.http.listen, make_web_app(HttpContext(
@@ -108,7 +126,10 @@ class App:
             filename, text = self.registry_source
             result = await self.db.call(import_registry, self.registry, text, filename)
             log.info("registry %s: %s", filename, result)
-        await self.watch.restore()
+        if self.owner is None:
+            await self.watch.restore()
+        else:  # each partition's device states are loaded when it is taken
+            self.watch.db_ok = True
         await self.history.start()
         restored = self.buses.restore_detours(await self.db.call(query_detours, None, self.clock() - DETOUR_KEEP_S))
         if restored:
@@ -119,8 +140,13 @@ class App:
         await self.tracks.start()
         await self.digest.start()
         await self.watch.start()
-        await self.events.start()
-        await self.collector.start()
+        if self.keeper is not None and self.owner is not None:
+            await self.keeper.start()
+            period = max(0.5, self.cfg.database.persist_every_s / 2)
+            self._mirror = every(period, self.owner.mirror, "mirror-states", first_after_s=0)
+        else:
+            await self.events.start()
+            await self.collector.start()
         await self.http.start()
         # the registry, the judge and their indexes live as long as the service: out of the garbage
         # collector's sight, so its full collections stay short with 200,000 devices
@@ -130,8 +156,13 @@ class App:
                  len(self.judge.liveness.devices))
 
     async def stop(self) -> None:
-        await self.collector.stop()
-        await self.events.stop()
+        if self.keeper is not None and self.owner is not None:
+            await cancel_and_wait([self._mirror])
+            await self.keeper.stop()  # stops judging its partitions, writes their states, hands them back
+            await self.owner.stop()
+        else:
+            await self.collector.stop()
+            await self.events.stop()
         await self.watch.stop()
         await self.history.stop()
         await self.digest.stop()
@@ -150,9 +181,23 @@ class App:
             db = await asyncio.wait_for(self.db.call(Database.ping), timeout=2.0)
         except Exception:  # noqa: BLE001
             db = False
-        broker = self.collector.connected and self.events.connected
-        subscribed = self.collector.subscribed and self.events.subscribed
+        broker = self.broker_connected
+        if self.owner is not None:
+            subscribed, refused = self.owner.subscribed, self.owner.refused
+        else:
+            subscribed = self.collector.subscribed and self.events.subscribed
+            refused = self.collector.refused or self.events.refused
         held = self.alerts.held + len(self.watch.held_judgements)
+        extra: dict[str, Any] = {}
+        if self.keeper is not None:
+            extra["partitions"] = sorted(self.keeper.held)
         return bool(db and broker and subscribed and not held and not self.db_health.down), {
             "broker": broker, "subscribed": subscribed, "database": bool(db), "held_back": held,
-            "broker_refused": self.collector.refused or self.events.refused, **self.db_health.status()}
+            "broker_refused": refused, **extra, **self.db_health.status()}
+
+    @property
+    def broker_connected(self) -> bool:
+        """Every MQTT connection of this instance is up (several instances: its partitions')."""
+        if self.owner is not None:
+            return self.owner.connected
+        return self.collector.connected and self.events.connected

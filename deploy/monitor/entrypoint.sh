@@ -6,6 +6,8 @@
 #   CAMPUS_MQTT_URL       mqtt://campus-monitor:PASSWORD@mosquitto:1883
 #   CAMPUS_DATABASE_URL   postgresql+psycopg://campus:PASSWORD@postgres:5432/campus
 #   CAMPUS_HTTP_LISTEN    0.0.0.0:8080 (default)
+#   CAMPUS_CLUSTER_NODE   several instances: this instance's [cluster] node (compose profile `cluster`)
+#   CAMPUS_MQTT_FAILOVER  several instances: other broker nodes, comma-separated ([mqtt] failover)
 # Everything else ([alerts], [tickets], [buses], [[receivers]], ...) is in the file named by
 # CAMPUS_CONFIG_EXTRA (default /etc/campus/campus.toml), appended as it is; it must not have
 # [mqtt], [database] or [http] tables of its own.
@@ -23,6 +25,12 @@ umask 077
     printf '# written by the container entrypoint from the environment\n'
     if [ -n "${CAMPUS_MQTT_URL:-}" ]; then
         printf '[mqtt]\nurl = "%s"\nclient_id = "%s"\n' "$CAMPUS_MQTT_URL" "${CAMPUS_MQTT_CLIENT_ID:-campus-monitor}"
+        if [ -n "${CAMPUS_MQTT_FAILOVER:-}" ]; then  # several instances: other broker nodes, comma-separated
+            printf 'failover = ["%s"]\n' "$(printf '%s' "$CAMPUS_MQTT_FAILOVER" | sed 's/,/", "/g')"
+        fi
+    fi
+    if [ -n "${CAMPUS_CLUSTER_NODE:-}" ]; then  # several instances (contract §9): this one's name
+        printf '[cluster]\nnode = "%s"\n' "$CAMPUS_CLUSTER_NODE"
     fi
     if [ -n "${CAMPUS_DATABASE_URL:-}" ]; then
         printf '[database]\nurl = "%s"\n' "$CAMPUS_DATABASE_URL"

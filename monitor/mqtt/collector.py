@@ -21,7 +21,7 @@ import logging
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -77,16 +77,25 @@ class Sink(Protocol):
 
 class Collector:
     def __init__(self, cfg: MqttConfig, judge: Judge, sink: Sink, clock: Callable[[], float] = time.time, *,
-                 events: bool | None = None, counts: Counter[tuple[str, str]] | None = None) -> None:
+                 events: bool | None = None, counts: Counter[tuple[str, str]] | None = None,
+                 client_id: str | None = None, schools: Sequence[str] | None = None) -> None:
         """`events=None`: one connection reads everything (persistent session); False: the device
-        connection; True: the events connection (`<client_id>-events`, persistent session)."""
+        connection; True: the events connection (`<client_id>-events`, persistent session).
+
+        Several instances (contract §9): `client_id` a partition's own, `schools` its schools: only
+        their topics are subscribed, and the sink's `link(True)` waits for the SUBACK (the schools
+        are heard from then on)."""
         self.cfg = cfg
         self.judge = judge
         self.sink = sink
         self.clock = clock
         self.events = events
         self.leaves = TOPIC_LEAVES if events is None else EVENT_LEAVES if events else DEVICE_LEAVES
-        self.client_id = cfg.client_id + (EVENTS_SUFFIX if events else "")
+        self.client_id = client_id or cfg.client_id + (EVENTS_SUFFIX if events else "")
+        self.schools = tuple(schools) if schools is not None else None
+        self.urls = (cfg.url, *cfg.failover)  # tried in turn when the one in use is lost
+        self._url_at = 0
+        self._heard = False  # link(True) told for the current connection
         self.persistent = events is not False
         self.root = cfg.topic_root.strip("/")
         self.counts: Counter[tuple[str, str]] = Counter() if counts is None else counts
@@ -144,8 +153,18 @@ class Collector:
         return client
 
     @property
+    def url(self) -> str:
+        return self.urls[self._url_at]
+
+    def _next_url(self) -> None:
+        """The broker node in use is lost: the next of `[mqtt] url` and `failover`, in turn."""
+        if len(self.urls) > 1:
+            self._url_at = (self._url_at + 1) % len(self.urls)
+            log.warning("MQTT %s: trying broker %s next", self.client_id, mask_url(self.url))
+
+    @property
     def address(self) -> tuple[str, int]:
-        url = urlsplit(self.cfg.url)
+        url = urlsplit(self.url)
         default = 8883 if url.scheme in ("mqtts", "ssl") else 1883
         return url.hostname or "127.0.0.1", url.port or default
 
@@ -161,7 +180,7 @@ class Collector:
         self._stopping = True
         if self._misc:
             self._misc.cancel()
-        if self.connected and not self.events:
+        if self.connected and self.events is False:
             try:
                 self._client.publish(self.status_topic, b"offline", qos=1, retain=True)
                 self._client.loop_write()
@@ -187,26 +206,29 @@ class Collector:
 
     async def _connect_loop(self) -> None:
         assert self._loop is not None
-        host, port = self.address
         props = None
         if self.cfg.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho ships no annotation here
             props.SessionExpiryInterval = 3600 if self.persistent else 0
         while not self._stopping and not self.connected and self.refused is None:
             try:
-                log.info("connecting to MQTT broker %s as %s", mask_url(self.cfg.url), self.client_id)
+                host, port = self.address
+                log.info("connecting to MQTT broker %s as %s", mask_url(self.url), self.client_id)
                 await self._loop.run_in_executor(
                     None,
-                    lambda: self._client.connect(host, port, self.cfg.keepalive_s, clean_start=not self.persistent,
-                                                 properties=props)
+                    lambda host=host, port=port: self._client.connect(  # type: ignore[misc]
+                        host, port, self.cfg.keepalive_s, clean_start=not self.persistent, properties=props)
                     if self.cfg.protocol == "5"
                     else self._client.connect(host, port, self.cfg.keepalive_s),
                 )
                 return  # on_connect takes over; a refusal comes back through on_disconnect
             except (OSError, ssl.SSLError, mqtt.WebsocketConnectionError) as exc:
-                log.warning("MQTT broker %s unreachable: %s; retrying in %.0f s", mask_url(self.cfg.url), exc, self._backoff)
+                log.warning("MQTT broker %s unreachable: %s; retrying in %.0f s", mask_url(self.url), exc, self._backoff)
+                self._next_url()
             await asyncio.sleep(self._backoff)
-            self._backoff = min(self._backoff * 2, 30.0)
+            # with failover nodes, the whole list is tried quickly before backing off further
+            if self._url_at == 0:
+                self._backoff = min(self._backoff * 2, 30.0)
 
     def _tick(self) -> None:
         """Once a second: keepalive pings and paho's timers, plus reconnect after a lost link."""
@@ -235,17 +257,20 @@ class Collector:
             self.connected = True
             self._backoff = 1.0
             self._subscribe()
-            log.info("connected to MQTT broker %s as %s (session present: %s)", mask_url(self.cfg.url),
+            log.info("connected to MQTT broker %s as %s (session present: %s)", mask_url(self.url),
                      self.client_id, flags.session_present)
-            if not self.events:
+            if self.events is False:
                 client.publish(self.status_topic, b"online", qos=1, retain=True)
+            if not self.events and self.schools is None:
+                self._heard = True
                 self.sink.link(True, self.clock())
         except Exception:  # noqa: BLE001 - never out of a paho callback
             log.exception("error handling MQTT connect")
 
     def _subscribe(self) -> None:
         self.subscribed = False
-        subs = [(f"{self.root}/+/+/+/{leaf}", 1) for leaf in self.leaves]
+        schools = ("+",) if self.schools is None else self.schools
+        subs = [(f"{self.root}/{school}/+/+/{leaf}", 1) for school in schools for leaf in self.leaves]
         _, self._sub_mid = self._client.subscribe(subs)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
@@ -257,6 +282,9 @@ class Collector:
             refused = [str(r) for r in reasons if r.is_failure]
             if not refused:
                 self.subscribed = True
+                if self.schools is not None and not self._heard:
+                    self._heard = True
+                    self.sink.link(True, self.clock())
                 return
             self.subscribed = False
             log.error("MQTT broker refused %d of %d subscriptions (%s): devices would go unheard; "
@@ -281,8 +309,13 @@ class Collector:
             elif was and self.events:
                 log.warning("lost the MQTT broker's events connection %s (%s)", self.client_id, reason)
             elif was:
-                log.warning("lost the MQTT broker (%s): judging no device down until it is back", reason)
+                log.warning("lost the MQTT broker %s as %s (%s): judging no device down until it is back",
+                            mask_url(self.url), self.client_id, reason)
+            if self._heard:
+                self._heard = False
                 self.sink.link(False, self.clock())
+            if not self._stopping and self.refused is None:  # lost, or never answered (no CONNACK)
+                self._next_url()
             if reason is not None and getattr(reason, "value", 0) in _REFUSED_AUTH and self.refused is None \
                     and not self._refusal_seen:
                 self._auth_refused(reason)

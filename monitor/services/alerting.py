@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from sqlalchemy import Connection
 
 from alerts.lifecycle import AlertBook, LifecycleConfig
 from alerts.model import Alert, AlertChange, ChangeKind
@@ -36,6 +38,7 @@ from monitor.config import AlertsConfig
 from monitor.services.dbhealth import DbHealth
 from monitor.storage import alert_store
 from monitor.storage.alert_store import AlertWrite
+from monitor.storage.lease_store import Fenced
 from monitor.storage.outbox_store import SqlOutbox
 from monitor.storage.runner import DbThread
 from monitor.tasks import cancel_and_wait, every
@@ -54,6 +57,22 @@ UNALERTED_LOOKBACK_S = 2 * 86400.0  # stored events this recent without an alert
 Stored = Callable[[bool | None], None]
 
 
+class Clustered(Protocol):
+    """What the alert service asks of the partition owner (`monitor.cluster.owner.PartitionOwner`)."""
+
+    def fence(self, conn: Connection, schools: Collection[str]) -> None: ...
+    def owns(self, school: str) -> bool: ...
+    def sent_schools(self) -> set[str] | None: ...
+    def schools_of(self, partitions: Iterable[int]) -> set[str]: ...
+
+
+def _schools(write: AlertWrite) -> set[str]:
+    out = {c.alert.school for c in write.changes}
+    if write.event is not None:
+        out.add(write.event.school)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class _Queued:
     write: AlertWrite
@@ -63,9 +82,11 @@ class _Queued:
 class AlertEngine:
     def __init__(self, cfg: AlertsConfig, names: RegistryNames, panels: Sequence[tuple[str, str]],
                  receivers: Sequence[Receiver], db: DbThread, clock: Callable[[], float],
-                 health: DbHealth | None = None, *, max_held_events: int = MAX_HELD_EVENTS,
-                 max_held_changes: int = MAX_HELD_CHANGES) -> None:
-        """`max_held_events`, `max_held_changes`: the bounds of what waits in memory while the database
+                 health: DbHealth | None = None, cluster: Clustered | None = None, *,
+                 max_held_events: int = MAX_HELD_EVENTS, max_held_changes: int = MAX_HELD_CHANGES) -> None:
+        """`cluster` (several instances, contract §9): the book holds only the schools this instance
+        owns (`take`/`let_go`), writes are fenced, and the sender sends only their rows.
+        `max_held_events`, `max_held_changes`: the bounds of what waits in memory while the database
         is away (the defaults are the documented ones; tests pass small ones)."""
         self.max_held_events = max_held_events
         self.max_held_changes = max_held_changes
@@ -83,7 +104,10 @@ class AlertEngine:
         self.db = db
         self.clock = clock
         self.stats = OutboxStats()
-        self.sender = OutboxSender(SqlOutbox(db.db), receivers, group_window_s=cfg.group_window_s,
+        self.cluster = cluster
+        self._tests: dict[tuple[str, str], float] = {}
+        table = SqlOutbox(db.db) if cluster is None else SqlOutbox(db.db, cluster.sent_schools)
+        self.sender = OutboxSender(table, receivers, group_window_s=cfg.group_window_s,
                                    dead_after_s=cfg.dead_letter_after_s, stats=self.stats, clock=clock,
                                    in_db=db.run)
         self.health = health or DbHealth(clock)
@@ -107,22 +131,53 @@ class AlertEngine:
     async def start(self) -> None:
         now = self.clock()
         alerts, tests, windows = await self.db.call(alert_store.restore_state, now)
-        self.book.restore(alerts)
-        for (school, panel), at in tests.items():
-            self.book.note_test(school, panel, at)
-        self.book.set_panels(self.panels, now)
+        self._tests = tests
+        if self.cluster is None:
+            self.book.restore(alerts)
+            for (school, panel), at in tests.items():
+                self.book.note_test(school, panel, at)
+            self.book.set_panels(self.panels, now)
+        else:  # nothing owned yet: `take` restores each partition's schools
+            self.book.set_panels([], now)
         self._apply(self.book.set_maintenance(windows, now))
-        for ev in await self.db.call(alert_store.events_without_alert, now - UNALERTED_LOOKBACK_S):
-            if (ev.school, ev.device) not in self._panel_set:
-                ev = AlarmEvent(ev.school, ev.device, ev.event_id, ev.type, ev.ts, ev.received, DeviceKind.GPS)
-            log.warning("alarm %s %s/%s event %s was stored without its alert: alerting it now", ev.type, ev.school,
-                        ev.device, ev.event_id)
-            self._apply(self.book.alarm(ev, now))
+        await self._alert_unalerted(now, None)
         self._tasks = [asyncio.create_task(self._writer(), name="alert-writer"),
                        asyncio.create_task(self.sender.run(), name="outbox"),
                        every(TICK_S, self._tick, "alert-ticker")]
         if any(r.kind == "alertmanager" for r in self.receivers):
             self._tasks.append(every(ALERTMANAGER_REFRESH_S, self._alertmanager_refresh, "alertmanager-refresh"))
+
+    async def take(self, schools: set[str]) -> None:
+        """Several instances: a partition taken: its schools' open alerts and panels join the book."""
+        assert self.cluster is not None
+        now = self.clock()
+        self.book.restore(await self.db.call(alert_store.open_alerts, schools))
+        for (school, panel), at in self._tests.items():
+            if school in schools:
+                self.book.note_test(school, panel, at)
+        self.book.set_panels([p for p in self.panels if self.cluster.owns(p[0])], now)
+        await self._alert_unalerted(now, schools)
+        self.sender.reread()
+
+    def let_go(self, schools: set[str]) -> None:
+        """Several instances: a partition lost or handed over: its schools leave the book unsaid."""
+        assert self.cluster is not None
+        self.book.let_go(schools)
+        self.book.set_panels([p for p in self.panels if self.cluster.owns(p[0]) and p[0] not in schools],
+                             self.clock())
+        self.sender.reread()
+
+    async def _alert_unalerted(self, now: float, schools: set[str] | None) -> None:
+        if self.cluster is not None and schools is None:
+            return
+        for ev in await self.db.call(alert_store.events_without_alert, now - UNALERTED_LOOKBACK_S):
+            if schools is not None and ev.school not in schools:
+                continue
+            if (ev.school, ev.device) not in self._panel_set:
+                ev = AlarmEvent(ev.school, ev.device, ev.event_id, ev.type, ev.ts, ev.received, DeviceKind.GPS)
+            log.warning("alarm %s %s/%s event %s was stored without its alert: alerting it now", ev.type, ev.school,
+                        ev.device, ev.event_id)
+            self._apply(self.book.alarm(ev, now))
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
@@ -241,7 +296,11 @@ class AlertEngine:
             while self._queue:
                 batch = [self._queue[i] for i in range(min(WRITE_BATCH, len(self._queue)))]
                 try:
-                    news = await self.db.call(alert_store.store_writes, [q.write for q in batch])
+                    news = await self.db.call(alert_store.store_writes, [q.write for q in batch],
+                                              None if self.cluster is None else self.cluster.fence)
+                except Fenced as exc:  # several instances: no longer ours; the new owner judges them
+                    self._drop_fenced(exc)
+                    continue
                 except Exception as exc:  # noqa: BLE001 - held back; retried below
                     self.health.failed("alert writes", exc, len(self._queue))
                     await asyncio.sleep(RETRY_S)
@@ -275,6 +334,29 @@ class AlertEngine:
             except Exception:  # noqa: BLE001 - a listener never stops the alerts
                 log.exception("alert listener %r failed", listener)
 
+
+    def _drop_fenced(self, exc: Fenced) -> None:
+        """Writes of schools this instance no longer owns are dropped; their events are left
+        unacknowledged, so the broker hands them to the partition's new owner."""
+        assert self.cluster is not None
+        stale = self.cluster.schools_of(exc.partitions) or {
+            s for q in self._queue for s in _schools(q.write) if not self.cluster.owns(s)}
+        kept: deque[_Queued] = deque()
+        dropped = 0
+        for q in self._queue:
+            if not (_schools(q.write) & stale):
+                kept.append(q)
+                continue
+            dropped += 1
+            if q.write.event is not None:
+                self._held_events -= 1
+                self.book.forget_event(q.write.event)
+            if q.stored is not None:
+                q.stored(None)
+        if not dropped:  # fenced for a school no write names: drop nothing, the keeper catches up
+            log.warning("alert writes fenced (%s); retrying", exc)
+        self._queue = kept
+        log.warning("%d alert writes of partitions this instance no longer owns dropped (%s)", dropped, exc)
 
     # ---- metrics ---------------------------------------------------------------------------------
 

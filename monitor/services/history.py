@@ -41,7 +41,13 @@ def rows_of(changes: Iterable[Change]) -> list[HistoryRow]:
 
 class StateHistory:
     def __init__(self, judge: Judge, db: DbThread, clock: Callable[[], float], health: DbHealth, *,
-                 flush_every_s: float) -> None:
+                 flush_every_s: float, owns: Callable[[str], bool] | None = None,
+                 stale_after_s: float | None = None) -> None:
+        """Several instances: `owns(school)` limits the start and stop rows to this instance's schools,
+        and a run left open is closed as crashed only when not alive for `stale_after_s` (another
+        instance's run is alive)."""
+        self.owns = owns
+        self.stale_after_s = stale_after_s
         self.judge = judge
         self.db = db
         self.health = health
@@ -54,12 +60,14 @@ class StateHistory:
     def _snapshot(self, now: float, reason: str, skip_unknown: bool) -> list[HistoryRow]:
         return [HistoryRow(now, d.school, str(d.kind), d.id, str(d.state) if reason == "monitor_start" else "unknown",
                            reason)
-                for d in self.judge.devices() if not (skip_unknown and d.state is State.UNKNOWN)]
+                for d in self.judge.devices() if not (skip_unknown and d.state is State.UNKNOWN)
+                and (self.owns is None or self.owns(d.school))]
 
     async def start(self) -> None:
         now = self.clock()
         self._pending = rows_of(self.judge.take_changes())
-        opened = await self.db.call(open_run, now, self._pending + self._snapshot(now, "monitor_start", False))
+        opened = await self.db.call(open_run, now, self._pending + self._snapshot(now, "monitor_start", False),
+                                    None if self.stale_after_s is None else now - self.stale_after_s)
         self._pending = []
         self.run_id = opened.run_id
         if opened.crashed_at is not None:

@@ -41,7 +41,11 @@ class TicketDesk:
     """The running ticket rules; `start()`/`stop()` run its timer."""
 
     def __init__(self, cfg: TicketsConfig, registry: Registry, judge: Judge, db: DbThread,
-                 clock: Callable[[], float], health: DbHealth | None = None) -> None:
+                 clock: Callable[[], float], health: DbHealth | None = None,
+                 owns: Callable[[str], bool] | None = None) -> None:
+        """`owns(school)` (several instances): the rules' own changes (verify, close, reopen) are made
+        only for the schools this instance judges."""
+        self.owns = owns
         self.registry = registry
         self.judge = judge
         self.db = db
@@ -76,7 +80,10 @@ class TicketDesk:
                 yield (dev.school, str(dev.kind), dev.id), False, dev.since if dev.since is not None else now, dev.zone
 
     async def _tick(self) -> None:
-        self._take(self.book.tick(self.clock()), RULES_ACTOR)
+        changes = self.book.tick(self.clock())
+        if self.owns is not None:
+            changes = [c for c in changes if self.owns(c.ticket.school)]
+        self._take(changes, RULES_ACTOR)
         try:
             await self.flush()
         except Exception:  # noqa: BLE001 - told to DbHealth; kept and written at a later tick

@@ -24,6 +24,7 @@ from monitor.services.buses import BusDesk
 from monitor.services.dbhealth import DbHealth
 from monitor.storage.device_store import DeviceStateRow, load_device_states, save_device_states
 from monitor.storage.event_store import store_judgements
+from monitor.storage.lease_store import Fence, Fenced
 from monitor.storage.runner import DbThread
 from monitor.tasks import cancel_and_wait, every
 
@@ -43,7 +44,10 @@ EventSink = Callable[[AlarmEvent, Callable[[bool | None], None]], None]
 class DeviceWatch:
     def __init__(self, judge: Judge, buses: BusDesk, db: DbThread, clock: Callable[[], float], *,
                  persist_every_s: float, listeners: Sequence[JudgementListener] = (),
-                 events: EventSink | None = None, health: DbHealth | None = None) -> None:
+                 events: EventSink | None = None, health: DbHealth | None = None,
+                 fence: Fence | None = None) -> None:
+        """`fence` (several instances): device states are written only for schools still owned, and
+        standing judgements come with each partition taken (`monitor.cluster.owner`), not at start."""
         self.judge = judge
         self.buses = buses
         self.db = db
@@ -52,6 +56,7 @@ class DeviceWatch:
         self.listeners: list[JudgementListener] = list(listeners)
         self.events = events
         self.health = health or DbHealth(clock)
+        self.fence = fence
         self.judgements_dropped = 0
         self.alarm_counts: Counter[tuple[str, str, str]] = Counter()
         self.db_ok = False
@@ -72,7 +77,7 @@ class DeviceWatch:
         self.db_ok = True
 
     async def start(self) -> None:
-        standing = self.judge.standing(self.clock())
+        standing = self.judge.standing(self.clock()) if self.fence is None else []
         if standing:
             self.judgements(standing)
         self._tasks = [every(SWEEP_EVERY_S, self._sweep, "liveness-sweep", first_after_s=0),
@@ -113,9 +118,12 @@ class DeviceWatch:
             # short writes, each a slice's rows only: a press's write never waits long behind, and
             # 200,000 rows at once never sit in memory
             for i in range(0, len(dirty), PERSIST_CHUNK):
-                await self.db.call(save_device_states, [
-                    DeviceStateRow(d.school, str(d.kind), d.id, str(d.state), d.last_seen, d.since)
-                    for d in dirty[i:i + PERSIST_CHUNK]])
+                rows = [DeviceStateRow(d.school, str(d.kind), d.id, str(d.state), d.last_seen, d.since)
+                        for d in dirty[i:i + PERSIST_CHUNK]]
+                try:
+                    await self.db.call(save_device_states, rows, self.fence)
+                except Fenced as exc:  # several instances: a partition no longer ours; its new owner writes
+                    log.warning("device states of %d devices not written: %s", len(rows), exc)
                 done = i + PERSIST_CHUNK
             if pending:
                 await self.db.call(store_judgements, pending)

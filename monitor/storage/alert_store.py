@@ -9,7 +9,7 @@ is never stored without its alert and outbox rows, nor they without it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from monitor.storage.alert_tables import (
 )
 from monitor.storage.db import Database
 from monitor.storage.event_store import ALARM_EVENTS, insert_alarm_event
+from monitor.storage.lease_store import Fence
 from monitor.storage.query import where_given
 
 
@@ -90,9 +91,12 @@ def alert_from_record(rec: AlertRecord) -> Alert:
     )
 
 
-def load_open_alerts(session: Session) -> list[Alert]:
-    """Open alerts, for `AlertBook.restore` at start."""
-    rows = session.scalars(select(AlertRecord).where(AlertRecord.state != "resolved").order_by(AlertRecord.started_at))
+def load_open_alerts(session: Session, schools: Collection[str] | None = None) -> list[Alert]:
+    """Open alerts (of `schools` only, when given), for `AlertBook.restore` at start or a take-over."""
+    query = select(AlertRecord).where(AlertRecord.state != "resolved")
+    if schools is not None:
+        query = query.where(AlertRecord.school.in_(list(schools)))
+    rows = session.scalars(query.order_by(AlertRecord.started_at))
     return [alert_from_record(r) for r in rows]
 
 
@@ -146,12 +150,16 @@ class AlertWrite:
     event: AlarmEvent | None = None
 
 
-def store_writes(db: Database, writes: Sequence[AlertWrite]) -> list[bool]:
+def store_writes(db: Database, writes: Sequence[AlertWrite], fence: Fence | None = None) -> list[bool]:
     """Store the writes in order in one transaction. For each: whether its event is new (True when it
     has none). The changes of an event that was stored before are not stored again: the event was
-    alerted when it was first stored."""
+    alerted when it was first stored. With `fence` (several instances), the transaction is refused
+    (`Fenced`) when this instance no longer owns a school written."""
     out: list[bool] = []
     with db.session() as s:
+        if fence is not None:
+            fence(s.connection(), {c.alert.school for w in writes for c in w.changes}
+                  | {w.event.school for w in writes if w.event is not None})
         for w in writes:
             new = True if w.event is None else insert_alarm_event(s, db.dialect, w.event)
             if new:
@@ -180,9 +188,9 @@ def store_changes(db: Database, changes: list[AlertChange], notices: list[Notice
         record_changes(s, changes, notices)
 
 
-def open_alerts(db: Database) -> list[Alert]:
+def open_alerts(db: Database, schools: Collection[str] | None = None) -> list[Alert]:
     with db.session() as s:
-        return load_open_alerts(s)
+        return load_open_alerts(s, schools)
 
 
 def restore_state(db: Database, now: float) -> tuple[list[Alert], dict[tuple[str, str], float], list[MaintenanceWindow]]:

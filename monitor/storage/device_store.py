@@ -7,7 +7,7 @@ liveness engine what it needs to judge each device on the time it has left.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, select, text
@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, bindparam, select, text
 from devices.model import DeviceKind
 from monitor.storage.base import table_of
 from monitor.storage.db import Database
+from monitor.storage.lease_store import Fence
 from monitor.storage.tables import DeviceRecord
 
 DEVICES = table_of(DeviceRecord)
@@ -90,7 +91,7 @@ def _save_executemany(conn: Connection, rows: list[DeviceStateRow]) -> None:
         )
 
 
-def save_device_states(db: Database, rows: Iterable[DeviceStateRow]) -> int:
+def save_device_states(db: Database, rows: Iterable[DeviceStateRow], fence: Fence | None = None) -> int:
     """Store the runtime state of these devices in one transaction; return how many distinct devices.
 
     A device given twice is saved as its last row. A device no longer in the registry is skipped
@@ -100,6 +101,8 @@ def save_device_states(db: Database, rows: Iterable[DeviceStateRow]) -> int:
     if not latest:
         return 0
     with db.begin() as conn:
+        if fence is not None:  # several instances: refused (`Fenced`) for a school no longer ours
+            fence(conn, {r.school for r in latest})
         if db.dialect == "postgresql":
             _save_postgresql(conn, latest)
         else:
@@ -107,7 +110,8 @@ def save_device_states(db: Database, rows: Iterable[DeviceStateRow]) -> int:
     return len(latest)
 
 
-def load_device_states(db: Database, heard_only: bool = False) -> dict[tuple[str, DeviceKind, str], DeviceStateRow]:
+def load_device_states(db: Database, heard_only: bool = False, schools: Collection[str] | None = None,
+                       ) -> dict[tuple[str, DeviceKind, str], DeviceStateRow]:
     """Every registered device's stored state, keyed like `DeviceSpec.key`; with `heard_only`,
     devices never heard (`unknown`, no last_seen: a fresh import) are left out (they start
     `unknown` anyway, and a start after importing 200,000 devices need not read them)."""
@@ -121,6 +125,8 @@ def load_device_states(db: Database, heard_only: bool = False) -> dict[tuple[str
     )
     out: dict[tuple[str, DeviceKind, str], DeviceStateRow] = {}
     query = select(*columns)
+    if schools is not None:
+        query = query.where(DEVICES.c.school.in_(list(schools)))
     if heard_only:
         query = query.where(~((DEVICES.c.state == "unknown") & DEVICES.c.last_seen.is_(None)))
     with db.begin() as conn:

@@ -63,15 +63,22 @@ def latest_states(conn: Connection) -> dict[DeviceKey, tuple[float, str]]:
     return {(r.school, r.kind, r.device): (r.time, r.state) for r in rows}
 
 
-def open_run(db: Database, now: float, start_rows: Sequence[HistoryRow]) -> RunOpened:
-    """Close runs left open by a crash, open a new one at `now`, and store every device's state at start."""
+def open_run(db: Database, now: float, start_rows: Sequence[HistoryRow], stale_before: float | None = None) -> RunOpened:
+    """Close runs left open by a crash, open a new one at `now`, and store every device's state at start.
+
+    Several instances (`stale_before` given): only runs not alive since `stale_before` are closed as
+    crashed, and no device state is closed with them: the instances that took their partitions over
+    wrote those devices' states when they took them."""
     with db.begin() as conn:
-        open_runs = conn.execute(select(RUNS.c.id, RUNS.c.alive_at).where(RUNS.c.stopped_at.is_(None))).all()
+        query = select(RUNS.c.id, RUNS.c.alive_at).where(RUNS.c.stopped_at.is_(None))
+        if stale_before is not None:
+            query = query.where(RUNS.c.alive_at < stale_before)
+        open_runs = conn.execute(query).all()
         crashed_at = max((r.alive_at for r in open_runs), default=None)
         closed: list[HistoryRow] = []
         for run in open_runs:
             conn.execute(update(RUNS).where(RUNS.c.id == run.id).values(stopped_at=run.alive_at, ended="crashed"))
-        if crashed_at is not None:
+        if crashed_at is not None and stale_before is None:
             for (school, kind, device), (at, state) in latest_states(conn).items():
                 if state != "unknown":
                     closed.append(HistoryRow(max(crashed_at, at), school, kind, device, "unknown", "monitor_crashed"))

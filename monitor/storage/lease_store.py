@@ -10,7 +10,7 @@ believes in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
@@ -27,6 +27,15 @@ NODES = table_of(ClusterNodeRecord)
 
 class Fenced(RuntimeError):
     """A write for partitions this instance no longer holds under the epoch it believed in."""
+
+    def __init__(self, message: str, partitions: Collection[int] = ()) -> None:
+        super().__init__(message)
+        self.partitions = frozenset(partitions)
+
+
+#: Inside a write transaction, for the schools it writes: raise `Fenced` unless this instance still
+#: owns them (`monitor.cluster.owner.PartitionOwner.fence`).
+Fence = Callable[[Connection, Collection[str]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +116,7 @@ def check_fence(conn: Connection, node: str, held: Mapping[int, int]) -> None:
     current = {int(r.partition): (r.owner, int(r.epoch)) for r in rows}
     stale = sorted(p for p, epoch in held.items() if current.get(p) != (node, epoch))
     if stale:
-        raise Fenced(f"{node} no longer holds partitions {stale}")
+        raise Fenced(f"{node} no longer holds partitions {stale}", stale)
 
 
 def owners(db: Database) -> dict[int, str]:

@@ -3,7 +3,7 @@ listing the API shows the bureau (dead letters)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Insert, func, select, update
@@ -20,11 +20,18 @@ _PENDING = "pending"
 class SqlOutbox:
     """`alerts.outbox.OutboxTable` over the `outbox` table. Call from the database thread only."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, schools: Callable[[], Collection[str] | None] = lambda: None) -> None:
+        """`schools()`: several instances: the schools whose rows this instance sends (those it owns,
+        plus digests while it owns partition 0); None: every row."""
         self.db = db
+        self.schools = schools
 
     def pending(self, receiver: str, urgent: bool, after_id: int, limit: int) -> tuple[list[OutboxRow], int]:
-        lane = (OutboxRecord.receiver == receiver, OutboxRecord.state == _PENDING, OutboxRecord.urgent.is_(urgent))
+        lane: tuple[Any, ...] = (OutboxRecord.receiver == receiver, OutboxRecord.state == _PENDING,
+                                 OutboxRecord.urgent.is_(urgent))
+        schools = self.schools()
+        if schools is not None:
+            lane = (*lane, OutboxRecord.school.in_(list(schools)))
         with self.db.session() as s:
             rows = s.scalars(
                 select(OutboxRecord).where(*lane, OutboxRecord.id > after_id).order_by(OutboxRecord.id).limit(limit)
