@@ -71,18 +71,37 @@ async def track_of(c: HttpContext, bus_id: str, since: float) -> list[Fix]:
 async def ack_alert(request: web.Request, via: str = "api", note: str | None = None,
                     alert_id: str | None = None) -> dict[str, Any]:
     """Acknowledge (the route's alert unless `alert_id` is given), audit, and return the alert's view."""
+    view, _ = await ack_alert_answer(request, via, note, alert_id)
+    return view
+
+
+async def ack_alert_answer(request: web.Request, via: str = "api", note: str | None = None,
+                           alert_id: str | None = None) -> tuple[dict[str, Any], int]:
+    """`ack_alert`, with the status to answer: 200 acknowledged here; 202 when another instance owns
+    the alert's school (contract §9): the request is stored and that instance applies it on its next
+    tick (`AlertEngine.apply_ack_requests`)."""
     c = context(request)
     alert_id = alert_id or request.match_info["id"]
     school = await c.db.call(alert_store.alert_school, alert_id)
     principal = in_scope(request, READ_ROLES, school, f"alert {alert_id!r}")
-    try:
-        alert = await c.alerts.ack(alert_id, principal.name, note)
-    except UnknownAlert:
-        raise HttpError(409, f"alert {alert_id} is already resolved") from None
+    assert school is not None
+    status = 200
+    if c.alerts.owns(school):
+        try:
+            alert = await c.alerts.ack(alert_id, principal.name, note)
+        except UnknownAlert:
+            raise HttpError(409, f"alert {alert_id} is already resolved") from None
+        fallback = {"id": alert.id, "state": str(alert.state)}
+    else:
+        state = await c.db.call(alert_store.request_ack, alert_id, principal.name, note, c.clock())
+        if state is None or state == "resolved":
+            raise HttpError(409, f"alert {alert_id} is already resolved")
+        status = 202 if state == "firing" else 200  # acknowledged already: nothing to ask
+        fallback = {"id": alert_id, "state": state}
     await c.db.call(audit, actor_of(request, principal, via), "alert.acknowledged", alert_id, school,
                     c.clock(), {"note": note} if note else {})
     found = await c.db.call(alert_store.alert_with_history, alert_id)
-    return alert_detail_view(*found) if found else {"id": alert.id, "state": str(alert.state)}
+    return (alert_detail_view(*found) if found else fallback), status
 
 
 async def find_ticket(request: web.Request, roles: tuple[str, ...]) -> tuple[Ticket, list[dict[str, Any]], Principal]:

@@ -26,7 +26,7 @@ import aiohttp
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy import Connection
 
-from alerts.lifecycle import AlertBook, LifecycleConfig
+from alerts.lifecycle import AlertBook, LifecycleConfig, UnknownAlert
 from alerts.model import Alert, AlertChange, ChangeKind
 from alerts.outbox import OutboxSender, OutboxStats
 from alerts.receivers import alertmanager
@@ -51,6 +51,7 @@ ACK_WAIT_S = 2.0
 WRITE_BATCH = 500
 MAX_HELD_CHANGES = 100_000
 MAX_HELD_EVENTS = 10_000
+ACK_REQUESTS_EVERY_S = 1.0  # several instances: acknowledgements asked through another instance, applied
 UNALERTED_LOOKBACK_S = 2 * 86400.0  # stored events this recent without an alert are alerted at start
 
 #: `stored(new)` after the event's transaction: True new, False stored before, None not stored.
@@ -120,6 +121,8 @@ class AlertEngine:
         self._kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribers: list[Callable[[list[AlertChange]], None]] = []
+        self._acks_pending: set[int] = set()
+        self._drops: set[asyncio.Task[None]] = set()  # requests (alert_acks ids) whose acknowledgement is queued
 
     def subscribe(self, listener: Callable[[list[AlertChange]], None]) -> None:
         """`listener(changes)` is called on the loop with every batch of alert changes, as they are made
@@ -144,6 +147,8 @@ class AlertEngine:
         self._tasks = [asyncio.create_task(self._writer(), name="alert-writer"),
                        asyncio.create_task(self.sender.run(), name="outbox"),
                        every(TICK_S, self._tick, "alert-ticker")]
+        if self.cluster is not None:
+            self._tasks.append(every(ACK_REQUESTS_EVERY_S, self.apply_ack_requests, "ack-requests"))
         if any(r.kind == "alertmanager" for r in self.receivers):
             self._tasks.append(every(ALERTMANAGER_REFRESH_S, self._alertmanager_refresh, "alertmanager-refresh"))
 
@@ -261,6 +266,50 @@ class AlertEngine:
         found = changes[-1].alert if changes else self.book.get(alert_id)
         assert found is not None
         return found
+
+    def owns(self, school: str) -> bool:
+        """Whether this instance's book judges the school's alerts (always, with one instance)."""
+        return self.cluster is None or self.cluster.owns(school)
+
+    async def apply_ack_requests(self) -> None:
+        """Several instances (contract §9): acknowledgements asked through an instance that does not own
+        the alert's school (`alert_store.request_ack`) are applied here, by the owner, through the
+        write queue like any other; each request's row is deleted once its acknowledgement is stored
+        (a fenced write leaves it for the next owner). A request for an alert that is no longer
+        firing in the database is deleted unapplied."""
+        assert self.cluster is not None
+        owned = {s for s in self.cluster.sent_schools() or () if self.cluster.owns(s)}
+        requests = [r for r in await self.db.call(alert_store.ack_requests, owned) if r[0] not in self._acks_pending]
+        done: list[int] = []
+        unknown: list[tuple[int, str]] = []
+        for rid, alert_id, actor, note, at in requests:
+            held = self.book.get(alert_id)
+            try:
+                changes = self.book.ack(alert_id, actor, max(at, held.updated_at) if held else at, note)
+            except UnknownAlert:
+                unknown.append((rid, alert_id))
+                continue
+            if not changes:  # acknowledged already
+                done.append(rid)
+                continue
+            self._tell(changes)
+            self._acks_pending.add(rid)
+            self._queue.append(_Queued(AlertWrite(changes, self.router.route(changes)), self._ack_stored(rid)))
+            self._kick.set()
+            log.info("alert %s acknowledged by %s through another instance", alert_id, actor)
+        if unknown:  # resolved (drop) or not in the book yet (a take under way: kept)
+            states = await self.db.call(alert_store.alert_states, [a for _, a in unknown])
+            done += [rid for rid, a in unknown if states.get(a) != "firing"]
+        await self.db.call(alert_store.drop_ack_requests, done)
+
+    def _ack_stored(self, rid: int) -> Stored:
+        def stored(new: bool | None) -> None:
+            self._acks_pending.discard(rid)
+            if new is not None:
+                task = asyncio.get_running_loop().create_task(self.db.call(alert_store.drop_ack_requests, [rid]))
+                self._drops.add(task)
+                task.add_done_callback(self._drops.discard)
+        return stored
 
     async def maintenance_changed(self) -> None:
         """The maintenance windows table changed: reload it."""

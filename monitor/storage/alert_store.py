@@ -13,13 +13,14 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from alerts.model import Alert, AlertChange, AlertState, ChangeKind, MaintenanceWindow
 from alerts.routing import Notice
 from devices.events import AlarmEvent
 from monitor.storage.alert_tables import (
+    AlertAckRequest,
     AlertHistoryRecord,
     AlertRecord,
     MaintenanceWindowRecord,
@@ -263,6 +264,45 @@ def count_open_by_rule(db: Database) -> dict[str, dict[str, int]]:
 def alert_school(db: Database, alert_id: str) -> str | None:
     with db.session() as s:
         return s.scalar(select(AlertRecord.school).where(AlertRecord.id == alert_id))
+
+
+# ---- acknowledgements asked of another instance (contract §9) -------------------------------------
+
+
+def request_ack(db: Database, alert_id: str, actor: str, note: str | None, at: float) -> str | None:
+    """Record an acknowledgement for the owning instance to apply when the alert is firing; the
+    alert's state (the request is recorded only when it is "firing"), None when there is no such alert."""
+    with db.session() as s:
+        r = s.get(AlertRecord, alert_id)
+        if r is None:
+            return None
+        if r.state == AlertState.FIRING:
+            s.add(AlertAckRequest(alert_id=alert_id, school=r.school, actor=actor, note=note, at=at))
+        return str(r.state)
+
+
+def ack_requests(db: Database, schools: Collection[str]) -> list[tuple[int, str, str, str | None, float]]:
+    """The requests for these schools, oldest first: (id, alert_id, actor, note, at)."""
+    if not schools:
+        return []
+    with db.session() as s:
+        rows = s.execute(select(AlertAckRequest.id, AlertAckRequest.alert_id, AlertAckRequest.actor,
+                                AlertAckRequest.note, AlertAckRequest.at)
+                         .where(AlertAckRequest.school.in_(sorted(schools))).order_by(AlertAckRequest.id))
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def alert_states(db: Database, alert_ids: Collection[str]) -> dict[str, str]:
+    with db.session() as s:
+        rows = s.execute(select(AlertRecord.id, AlertRecord.state).where(AlertRecord.id.in_(sorted(alert_ids))))
+        return {r[0]: r[1] for r in rows}
+
+
+def drop_ack_requests(db: Database, ids: Collection[int]) -> None:
+    if not ids:
+        return
+    with db.session() as s:
+        s.execute(delete(AlertAckRequest).where(AlertAckRequest.id.in_(sorted(ids))))
 
 
 # ---- maintenance windows ----------------------------------------------------------------------

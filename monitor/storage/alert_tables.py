@@ -48,6 +48,22 @@ class AlertRecord(Base):
     )
 
 
+class AlertAckRequest(Base):
+    """An acknowledgement asked through an instance that does not own the alert's school (contract
+    §9): the owner applies it on its next tick and deletes the row once the acknowledgement is stored."""
+
+    __tablename__ = "alert_acks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(Text)
+    school: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[float] = mapped_column(Double)
+
+    __table_args__ = (Index("ix_alert_acks_school", "school"),)
+
+
 class AlertHistoryRecord(Base):
     """Every change of every alert, with the snapshot after it."""
 

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from alerts.model import AlertState
 from devices.events import Severity
-from monitor.http.actions import READ_ROLES, ack_alert, in_scope, known_schools, who
+from monitor.http.actions import READ_ROLES, ack_alert_answer, in_scope, known_schools, who
 from monitor.http.context import context
 from monitor.http.errors import HttpError, json_response
 from monitor.http.params import body, choice, paging, school_filter, text_field
@@ -41,7 +41,8 @@ async def get_alert(request: web.Request) -> web.Response:
 async def post_ack(request: web.Request) -> web.Response:
     who(request, READ_ROLES)
     data = await body(request)
-    return json_response(await ack_alert(request, "api", text_field(data, "note")))
+    view, status = await ack_alert_answer(request, "api", text_field(data, "note"))
+    return json_response(view, status)
 
 
 async def get_notifications(request: web.Request) -> web.Response:
