@@ -5,20 +5,28 @@ MQTT and JetStream, a real PostgreSQL and a real webhook.
 - kill -9 an instance while presses are in flight and heartbeats flow: its partitions are taken over
   within lease_s + 5 s, no device that kept beating is judged down, every press is alerted exactly once;
 - kill a NATS node: the instances connected through it fail over ([mqtt] failover) and are ready again
-  within 30 s, with no false down.
+  within 30 s, with no false down;
+- an alert is acknowledged through the instance that does not own its school (202), applied by the
+  owner, and its receivers hear of it once.
 """
 
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psycopg
 import pytest
 
+from monitor.cluster.partitions import partition_of
+from monitor.storage.auth_tables import create_token
+from monitor.storage.db import Database
 from tests.integration.cluster import Devices, Instance, cluster_registry
 from tests.integration.faults import Panel, Webhook, wait_until
 from tests.integration.nats import NatsCluster
@@ -151,5 +159,67 @@ def test_a_lost_nats_node_is_failed_over_without_false_downs(
         print(f"ready again {back:.1f} s after the NATS node's loss (contract: 30 s); no false down")
     finally:
         devices.stop()
+        for node in nodes:
+            node.stop()
+
+
+def _post(instance: Instance, path: str, token: str, body: dict[str, Any]) -> tuple[int, Any]:
+    req = urllib.request.Request(f"http://{instance.http}{path}", data=orjson.dumps(body), method="POST",
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, orjson.loads(r.read())
+    except urllib.error.HTTPError as err:
+        return err.code, orjson.loads(err.read() or b"null")
+
+
+def _press_row(db_url: str, event_id: str) -> tuple[str, str, str | None, str | None] | None:
+    with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        row = conn.execute("SELECT id, state, acked_by, note FROM alerts WHERE event_id = %s", (event_id,)).fetchone()
+    return (row[0], row[1], row[2], row[3]) if row else None
+
+
+def _ack_requests(db_url: str) -> int:
+    with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        row = conn.execute("SELECT count(*) FROM alert_acks").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_an_alert_is_acknowledged_through_the_instance_that_does_not_own_its_school(
+        tmp_path: Path, nats: NatsCluster, postgres_url: str, hook: Webhook) -> None:
+    registry, _, panels = cluster_registry(6)
+    nodes = _instances(tmp_path, nats, postgres_url, hook, registry, 2)
+    panel = Panel(nats.mqtt_ports[0], client_id="panel-ack")
+    try:
+        for node in nodes:
+            node.start()
+        wait_until(lambda: all(node.partitions() for node in nodes), 30, "both instances own partitions")
+        wait_until(lambda: all((n.status() or {}).get("subscribed") for n in nodes), 60, "every partition subscribed")
+        owner = nodes[0]
+        school = next(s for s, _ in panels if partition_of(s, PARTITIONS) in owner.partitions())
+        other = nodes[1]
+        _, token = create_token(Database(postgres_url), "bureau", [], "bureau-desk")
+        _press(panel, school, "press-ack")
+        wait_until(lambda: (_press_row(postgres_url, "press-ack") or ("", ""))[1] == "firing", 30, "the press alerted")
+        found = _press_row(postgres_url, "press-ack")
+        assert found is not None
+        alert_id = found[0]
+        status, view = _post(other, f"/api/v1/alerts/{alert_id}/ack", token, {"note": "guard went to the gate"})
+        assert status == 202, (status, view)
+        assert view["id"] == alert_id
+        wait_until(lambda: (_press_row(postgres_url, "press-ack") or ("", ""))[1] != "firing", 10,
+                   "the owner applied the acknowledgement")
+        _, state, acked_by, note = _press_row(postgres_url, "press-ack") or ("", "", None, None)
+        assert (state, acked_by, note) == ("resolved", "bureau-desk", "guard went to the gate")
+        wait_until(lambda: any(a["id"] == alert_id for _, _, a in hook.alerts("alarm_pressed", "resolved")), 20,
+                   "the receiver hears of the acknowledgement")
+        wait_until(lambda: _ack_requests(postgres_url) == 0, 10, "the request row deleted once applied")
+        time.sleep(2)  # a tick or two more: applied once, not again
+        assert len([a for _, _, a in hook.alerts("alarm_pressed", "resolved") if a["id"] == alert_id]) == 1
+        status, _ = _post(other, f"/api/v1/alerts/{alert_id}/ack", token, {})
+        assert status == 409  # resolved: nothing left to acknowledge, through either instance
+        assert other.get(f"/api/v1/alerts/{alert_id}", token)["acked_by"] == "bureau-desk"
+    finally:
+        panel.close()
         for node in nodes:
             node.stop()
