@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, select
+from sqlalchemy import Connection, Table, and_, bindparam, select, text
 
 from devices.model import Registry, Route
 from monitor.storage.base import table_of
@@ -179,6 +179,9 @@ def _apply_deletes(conn: Connection, table: Table, keys: list[Key]) -> None:
         )
 
 
+REGISTRY_IMPORT_LOCK = 0x63616D7075730001  # a PostgreSQL advisory lock key of our own ("campus" + 1)
+
+
 def import_registry(
     db: Database, registry: Registry, source: str, filename: str, *, now: float | None = None
 ) -> ImportResult:
@@ -192,6 +195,8 @@ def import_registry(
     sha = hashlib.sha256(source.encode()).hexdigest()
     wanted = registry_rows(registry)
     with db.begin() as conn:
+        if db.dialect == "postgresql":  # instances starting together import one after the other
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REGISTRY_IMPORT_LOCK})
         latest = conn.execute(select(IMPORTS.c.sha256).order_by(IMPORTS.c.id.desc()).limit(1)).scalar()
         diffs = {table: _diff(wanted[table], _stored_rows(conn, table)) for table in REGISTRY_TABLES}
         added = sum(len(d.added) for d in diffs.values())
