@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import cpu_model, free_port  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 WATCH = """
 window.__seen = {};
 new MutationObserver(() => {
@@ -34,22 +35,6 @@ new MutationObserver(() => {
   });
 }).observe(document, {childList: true, subtree: true});
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 async def run(presses: int, pages: int, polling: bool) -> None:

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import paho.mqtt.client as mqtt  # noqa: E402
+from _common import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from bridges.config import RtspConfig  # noqa: E402
@@ -81,16 +82,6 @@ def district(terminals: int, devices: int) -> str:
             + f"routes:\n  - {{id: r, corridor_m: 150, speed_limit_kmh: 60, path: [[{x0}, {y0}], [{x1}, {y1}]]}}\nbuses:\n"
             + "".join(f'  - {{id: b{i}, plate: P{i}, school: s1, route: r, capacity: 19, terminal: "{p}"}}\n'
                       for i, p in enumerate(phones(terminals))))
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def cpu_seconds(pid: int) -> float:

@@ -58,22 +58,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import cpu_model, pct  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 from tests.integration.faults import Flooder, Panel, Service, Webhook, press_alerts, wait_until  # noqa: E402
 from tests.integration.mosquitto import run_mosquitto  # noqa: E402
 from tests.integration.postgres import PostgresServer, find_bindir  # noqa: E402
 
 NODELAY = "set_tcp_nodelay true\nmax_queued_messages 100000\nmax_inflight_messages 100\n"
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
-
-
-def percentile(values: list[float], q: float) -> float:
-    return values[min(len(values) - 1, int(len(values) * q))]
 
 
 def report(name: str, panel: Panel, hook: Webhook, db_url: str, fault: tuple[float, float] | None = None) -> None:
@@ -101,7 +92,7 @@ def report(name: str, panel: Panel, hook: Webhook, db_url: str, fault: tuple[flo
         delays.append((got - start) * 1000)
     delays.sort()
     if delays:
-        figures = (f"p50 {statistics.median(delays):8.1f} ms  p99 {percentile(delays, 0.99):8.1f} ms  "
+        figures = (f"p50 {statistics.median(delays):8.1f} ms  p99 {pct(delays, 0.99):8.1f} ms  "
                    f"max {delays[-1]:8.1f} ms")
     else:
         figures = "no deliveries"

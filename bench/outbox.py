@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -25,6 +23,8 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import cpu_model, free_port, pct  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 from alerts.lifecycle import AlertBook, LifecycleConfig  # noqa: E402
 from alerts.outbox import OutboxSender  # noqa: E402
 from alerts.routing import Router, parse_receivers  # noqa: E402
@@ -34,27 +34,6 @@ from monitor.storage.alert_store import record_changes  # noqa: E402
 from monitor.storage.db import Database  # noqa: E402
 from monitor.storage.outbox_store import SqlOutbox  # noqa: E402
 from monitor.storage.runner import DbThread  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * q))]
 
 
 async def run(storm: int, n_receivers: int, presses: int) -> None:

@@ -15,7 +15,6 @@ school. Then the whole report is timed: reading the rows (`read_report`), comput
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import sys
 import tempfile
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import jinja2  # noqa: E402
 import orjson  # noqa: E402
+from _common import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from alerts.inspection import ReportDevice, ReportSchool, as_csv, inspection, period  # noqa: E402
 from devices.model import Alarm, Bus, Camera, DeviceKind, Heartbeat, Registry, Route, School, Zone  # noqa: E402
@@ -43,16 +43,6 @@ from monitor.storage.tables import AlarmEventRecord  # noqa: E402
 from monitor.storage.ticket_tables import TicketRecord  # noqa: E402
 
 DAY = 86400.0
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def district(schools: int, cameras: int) -> Registry:
