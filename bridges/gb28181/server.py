@@ -36,6 +36,7 @@ from datetime import datetime, timedelta, timezone
 
 from bridges import payloads
 from bridges.config import Gb28181Config, split_listen
+from bridges.connection import TcpConnection
 from bridges.gb28181 import manscdp, sip
 from bridges.gb28181.sip import SipError, SipMessage
 from bridges.metrics import Stats
@@ -370,19 +371,16 @@ class _SipUdp(asyncio.DatagramProtocol):
         self.bridge.datagram(data, "UDP", addr, send)
 
 
-class _SipTcp(asyncio.Protocol):
+class _SipTcp(TcpConnection):
     def __init__(self, bridge: Gb28181Bridge) -> None:
         self.bridge = bridge
         self.splitter = sip.StreamSplitter()
-        self.transport: asyncio.Transport | None = None
         self.addr: tuple[str, int] = ("?", 0)
         self._idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.addr = transport.get_extra_info("peername") or ("?", 0)
-        transport.set_write_buffer_limits(high=64 * 1024)
+        tcp = self.attach(transport, 64 * 1024)
+        self.addr = tcp.get_extra_info("peername") or ("?", 0)
         self.bridge._tcp_conns.add(self)
         self._arm()
 
@@ -395,18 +393,6 @@ class _SipTcp(asyncio.Protocol):
         self.bridge._tcp_conns.discard(self)
         if self._idle is not None:
             self._idle.cancel()
-
-    def pause_writing(self) -> None:
-        if self.transport is not None:
-            self.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.transport is not None:
-            self.transport.resume_reading()
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
     def send(self, out: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

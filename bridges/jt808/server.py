@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 from bridges import payloads
 from bridges.config import Jt808Config, split_listen
+from bridges.connection import TcpConnection
 from bridges.jt808 import codec
 from bridges.jt808.codec import FrameError, Header, Location, Message
 from bridges.metrics import Stats
@@ -179,11 +180,10 @@ class Jt808Bridge:
         return codec.encode(msg_id, h.phone, conn.serial, body, h.version)
 
 
-class _Conn(asyncio.Protocol):
+class _Conn(TcpConnection):
     def __init__(self, bridge: Jt808Bridge) -> None:
         self.bridge = bridge
         self.splitter = codec.Splitter()
-        self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.terminal: str | None = None
         self.target: Target | None = None
@@ -194,31 +194,17 @@ class _Conn(asyncio.Protocol):
         self._warned_unknown = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
+        tcp = self.attach(transport, _WRITE_HIGH)
+        peer = tcp.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         if len(self.bridge.conns) >= self.bridge.cfg.max_connections:
             self.bridge.stats.frame("connection_refused")
-            transport.abort()
+            tcp.abort()
             return
-        transport.set_write_buffer_limits(high=_WRITE_HIGH)
         self.bridge.conns.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.bridge.conns.discard(self)
-
-    def pause_writing(self) -> None:  # the terminal does not read its replies: stop reading from it
-        if self.transport is not None:
-            self.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.transport is not None:
-            self.transport.resume_reading()
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = time.monotonic()
