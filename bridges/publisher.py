@@ -33,7 +33,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bridges.metrics import Stats
-from monitor.config import MqttConfig, mask_url
+from monitor.config import MqttConfig, broker_address, mask_url
 from monitor.mqtt.loop_socket import LoopSocket
 
 log = logging.getLogger(__name__)
@@ -138,8 +138,7 @@ class Publisher:
 
     @property
     def address(self) -> tuple[str, int]:
-        url = urlsplit(self.cfg.url)
-        return url.hostname or "127.0.0.1", url.port or (8883 if url.scheme in ("mqtts", "ssl") else 1883)
+        return broker_address(self.cfg.url)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -300,6 +300,12 @@ def parse_listen(value: str, where: str = "listen") -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def broker_address(url: str) -> tuple[str, int]:
+    """(host, port) of an `mqtt://` or `mqtts://` URL; 1883 or 8883 when it names no port."""
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or (8883 if parts.scheme in ("mqtts", "ssl") else 1883)
+
+
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ***, for logs and errors."""
     parts = urlsplit(url)

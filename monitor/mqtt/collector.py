@@ -43,7 +43,7 @@ from devices.payload import (
     decode_nvr_heartbeat,
     decode_status,
 )
-from monitor.config import MqttConfig, mask_url
+from monitor.config import MqttConfig, broker_address, mask_url
 from monitor.mqtt.loop_socket import LoopSocket
 from monitor.mqtt.ratelog import RateLimitedLog, truncate
 
@@ -164,9 +164,7 @@ class Collector:
 
     @property
     def address(self) -> tuple[str, int]:
-        url = urlsplit(self.url)
-        default = 8883 if url.scheme in ("mqtts", "ssl") else 1883
-        return url.hostname or "127.0.0.1", url.port or default
+        return broker_address(self.url)
 
     # ---- run -----------------------------------------------------------------------------------
 
