@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from monitor.app import App
 from monitor.config import Config, DatabaseConfig, HttpConfig, MqttConfig
 from monitor.storage.auth_tables import create_token
 from tests.registries import SMALL_REGISTRY
-from tests.waiting import let_time_pass
+from tests.waiting import let_time_pass, wait_for
 
 
 def make_config(port: int, db_url: str, **mqtt: Any) -> Config:
@@ -31,6 +33,21 @@ def make_config(port: int, db_url: str, **mqtt: Any) -> Config:
 def make_app(port: int, tmp_path: Path, text: str = SMALL_REGISTRY, db_url: str | None = None) -> App:
     registry = parse_registry(text, "registry.yaml")
     return App(make_config(port, db_url or f"sqlite:///{tmp_path / 'campus.db'}"), registry, ("registry.yaml", text))
+
+
+@contextlib.asynccontextmanager
+async def serving(app: App, port: int) -> AsyncIterator[tuple[App, Device]]:
+    """`app` started and connected to the broker on `port`, with a device client; both stopped after."""
+    await app.start()
+    try:
+        await wait_for(lambda: app.collector.connected, 5, "the monitor connected to the broker")
+        dev = Device(port)
+        try:
+            yield app, dev
+        finally:
+            dev.close()
+    finally:
+        await app.stop()
 
 
 class Device:

@@ -20,7 +20,7 @@ from monitor.app import App
 from monitor.config import TicketsConfig
 from monitor.storage.auth_tables import create_token
 from tests.integration.browsing import DESKTOP, PHONE, base_url, chromium, log_in, shoot
-from tests.integration.service import Device, keep_beating, make_config
+from tests.integration.service import Device, keep_beating, make_config, serving
 from tests.integration.test_api import REGISTRY
 from tests.waiting import wait_for
 
@@ -43,12 +43,8 @@ async def service(tmp_path: Path, mosquitto: tuple[str, int]) -> AsyncIterator[t
     cfg = dataclasses.replace(make_config(mosquitto[1], f"sqlite:///{tmp_path / 'campus.db'}"),
                               tickets=TicketsConfig(open_after_s=1.0, verify_s=60.0, reopen_after_s=600.0))
     app = App(cfg, parse_registry(LOCATED, "registry.yaml"), ("registry.yaml", LOCATED))
-    await app.start()
-    await wait_for(lambda: app.collector.connected, 5)
-    dev = Device(mosquitto[1])
-    yield app, dev
-    dev.close()
-    await app.stop()
+    async with serving(app, mosquitto[1]) as running:
+        yield running
 
 
 async def named_token(app: App, role: str, name: str, schools: list[str] | None = None) -> str:

@@ -19,9 +19,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.integration.browsing import DESKTOP, PHONE, base_url, chromium, log_in, shoot
-from tests.integration.service import Device, token
+from tests.integration.service import Device, serving, token
 from tests.integration.test_api import build_app, call
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +37,8 @@ async def browser() -> AsyncIterator[Any]:
 @pytest.fixture
 async def service(tmp_path: Path, mosquitto: tuple[str, int]) -> AsyncIterator[tuple[Any, Device]]:
     app = build_app(mosquitto[1], tmp_path)
-    await app.start()
-    await wait_for(lambda: app.collector.connected, 5)
-    dev = Device(mosquitto[1])
-    yield app, dev
-    dev.close()
-    await app.stop()
+    async with serving(app, mosquitto[1]) as running:
+        yield running
 
 
 def hhmm(t: float) -> str:

@@ -18,9 +18,8 @@ import pytest
 
 from monitor.app import App
 from monitor.storage.auth_tables import create_token, revoke_token
-from tests.integration.service import Device
+from tests.integration.service import Device, serving
 from tests.integration.test_api import build_app, call
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +27,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def service(tmp_path: Path, mosquitto: tuple[str, int]) -> AsyncIterator[tuple[App, Device]]:
     app = build_app(mosquitto[1], tmp_path)
-    await app.start()
-    await wait_for(lambda: app.collector.connected, 5)
-    dev = Device(mosquitto[1])
-    yield app, dev
-    dev.close()
-    await app.stop()
+    async with serving(app, mosquitto[1]) as running:
+        yield running
 
 
 def url_of(app: App) -> str:

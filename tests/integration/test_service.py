@@ -23,6 +23,7 @@ from tests.integration.service import (
     make_app,
     metrics_text,
     sample,
+    serving,
     state,
     token,
 )
@@ -34,13 +35,8 @@ TIMEOUT = 1.0
 
 @pytest.fixture
 async def running(tmp_path: Path, mosquitto: tuple[str, int]):
-    app = make_app(mosquitto[1], tmp_path)
-    await app.start()
-    await wait_for(lambda: app.collector.connected, 5)
-    dev = Device(mosquitto[1])
-    yield app, dev
-    dev.close()
-    await app.stop()
+    async with serving(make_app(mosquitto[1], tmp_path), mosquitto[1]) as running:
+        yield running
 
 
 async def test_killed_camera_is_down_within_its_timeout_and_comes_back(running) -> None:
