@@ -37,7 +37,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -123,6 +123,7 @@ class _Batch:
     attempts: int
     digest: Mapping[str, Any] | None = None
     key: str = ""
+    school: str = ""
 
 
 READ_LIMIT = 1000
@@ -181,6 +182,32 @@ class OutboxSender:
         self._http = http
         self._lanes: dict[str, tuple[_Lane, _Lane]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._let_go: set[str] = set()  # schools whose rows another instance sends now
+        self._in_flight: Counter[str] = Counter()  # batches being sent, per school
+
+    def take(self, schools: Collection[str]) -> None:
+        """Several instances: these schools' rows are this sender's again (a partition taken)."""
+        self._let_go.difference_update(schools)
+        self.reread()
+
+    async def let_go(self, schools: Collection[str], wait_s: float = 2.0) -> None:
+        """Several instances: these schools' rows are no longer this sender's (a partition lost or
+        handed over). Nothing of theirs starts leaving from now on, and this returns once their
+        batches already in flight are answered (at most `wait_s`), so the partition is released only
+        then and its next owner never sends a message this one is still sending."""
+        gone = set(schools)
+        self._let_go |= gone
+        for lanes in self._lanes.values():
+            for lane in lanes:
+                lane.rows = {i: r for i, r in lane.rows.items() if r.school not in gone}
+        deadline = time.monotonic() + wait_s
+        while any(self._in_flight[s] for s in gone) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        stuck = sorted(s for s in gone if self._in_flight[s])
+        if stuck:
+            log.warning("outbox: messages of %s still in flight after %.0f s while letting them go; "
+                        "their next owner may send them again (same Idempotency-Key)", ", ".join(stuck), wait_s)
+        self.reread()
 
     def reread(self) -> None:
         """The rows this sender may send changed (several instances: a partition gained or lost):
@@ -281,13 +308,24 @@ class OutboxSender:
     async def _attempt(self, http: aiohttp.ClientSession, lane: _Lane, batches: list[_Batch]) -> None:
         """Send the batches at once (each of another school); then mark the ones through as sent in
         one write, and the failures each with its own next attempt."""
-        results = await asyncio.gather(*(self._send(http, lane.receiver, b) for b in batches))
-        through = [b for b, exc in zip(batches, results, strict=True) if exc is None]
-        if through:
-            await self._sent(lane, through)
-        for batch, exc in zip(batches, results, strict=True):
-            if exc is not None:
-                await self._failed(lane, batch, exc)
+        batches = [b for b in batches if b.school not in self._let_go]
+        if not batches:
+            return
+        for b in batches:
+            self._in_flight[b.school] += 1
+        try:  # in flight until the outcome is written: a school let go meanwhile waits for that
+            results = await asyncio.gather(*(self._send(http, lane.receiver, b) for b in batches))
+            through = [b for b, exc in zip(batches, results, strict=True) if exc is None]
+            if through:
+                await self._sent(lane, through)
+            for batch, exc in zip(batches, results, strict=True):
+                if exc is not None:
+                    await self._failed(lane, batch, exc)
+        finally:
+            for b in batches:
+                self._in_flight[b.school] -= 1
+                if not self._in_flight[b.school]:
+                    del self._in_flight[b.school]
         if through:
             for other in self._lanes[lane.receiver.name]:
                 if other is not lane and other.failing:
@@ -343,7 +381,7 @@ class OutboxSender:
         while True:
             now = self.clock()
             queue = [Queued(r.id, r.school, r.created, r.hold_until, r.urgent, r.batch, r.next_attempt)
-                     for r in lane.rows.values()]
+                     for r in lane.rows.values() if r.school not in self._let_go]
             picks, wake_at = next_batches(queue, now, self.group_window_s, self.concurrency)
             if not picks:
                 return [], wake_at
@@ -376,9 +414,9 @@ class OutboxSender:
         attempts = max(r.attempts for r in members)
         created = min(r.created for r in members)
         if head.kind == "digest":
-            return _Batch(head.id, ids, None, created, attempts, digest=head.body, key=head.key)
+            return _Batch(head.id, ids, None, created, attempts, digest=head.body, key=head.key, school=head.school)
         message = compose(lane.receiver.name, head.key, [r.body for r in members], urgent=head.urgent)
-        return _Batch(head.id, ids, message, created, attempts, key=head.key)
+        return _Batch(head.id, ids, message, created, attempts, key=head.key, school=head.school)
 
     async def _sent(self, lane: _Lane, batches: list[_Batch]) -> None:
         now = self.clock()

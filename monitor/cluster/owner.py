@@ -13,7 +13,8 @@ The lease keeper (`monitor.cluster.keeper`) decides; this carries it out, on the
   only then acknowledges them.
 - **Lost** or handed over: its connection stops first (nothing more is heard or acknowledged), its
   device states are written while the lease is still ours, then its schools leave the judge and the
-  alert book unsaid; the outbox sender rereads without them.
+  alert book unsaid; the outbox sender sends nothing more of theirs and the partition is released
+  only once their messages in flight are answered (so the next owner never sends one twice).
 
 Writes are fenced (`fence`): device states, alarm events, alerts and outbox rows are written only in
 a transaction that finds this instance still holding the schools' partitions under the epochs it
@@ -55,7 +56,7 @@ class Watch(Protocol):
 
 class Alerts(Protocol):
     async def take(self, schools: set[str]) -> None: ...
-    def let_go(self, schools: set[str]) -> None: ...
+    async def let_go(self, schools: set[str]) -> None: ...
 
 
 class _PartitionSink:
@@ -212,7 +213,7 @@ class PartitionOwner:
         self.owned -= schools
         self.held.pop(p, None)
         self.judge.let_go(schools, self.clock())
-        self.alerts.let_go(schools)
+        await self.alerts.let_go(schools)
         log.info("cluster %s: let go of partition %d (%d schools)", self.node, p, len(schools))
 
     async def mirror(self) -> None:

@@ -162,15 +162,16 @@ class AlertEngine:
                 self.book.note_test(school, panel, at)
         self.book.set_panels([p for p in self.panels if self.cluster.owns(p[0])], now)
         await self._alert_unalerted(now, schools)
-        self.sender.reread()
+        self.sender.take(schools)
 
-    def let_go(self, schools: set[str]) -> None:
-        """Several instances: a partition lost or handed over: its schools leave the book unsaid."""
+    async def let_go(self, schools: set[str]) -> None:
+        """Several instances: a partition lost or handed over: its schools leave the book unsaid, and
+        this returns once the sender has no message of theirs in flight (see `OutboxSender.let_go`)."""
         assert self.cluster is not None
         self.book.let_go(schools)
         self.book.set_panels([p for p in self.panels if self.cluster.owns(p[0]) and p[0] not in schools],
                              self.clock())
-        self.sender.reread()
+        await self.sender.let_go(schools)
 
     async def _alert_unalerted(self, now: float, schools: set[str] | None) -> None:
         if self.cluster is not None and schools is None:

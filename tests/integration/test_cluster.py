@@ -125,8 +125,18 @@ def test_three_instances_spread_and_a_killed_ones_partitions_are_taken_over_with
         assert len(hook.presses()) == pressed
         per_event = _alerts_per_event(postgres_url)
         assert set(per_event) == set(panel.sent) and set(per_event.values()) == {1}, per_event
-        firing = Counter(a["id"] for _, _, a in hook.alerts("alarm_pressed", "firing"))
-        assert set(firing.values()) == {1}, "a press alerted twice"
+        # each press's firing left as one message (one Idempotency-Key); the same message may arrive
+        # again only from a school of the killed instance, which can die between the receiver's 200
+        # and writing "sent" (at least once, deduplicated by the key; README "Several instances")
+        firing = hook.alerts("alarm_pressed", "firing")
+        keys: dict[str, set[str]] = {}
+        for _, key, a in firing:
+            keys.setdefault(a["id"], set()).add(key)
+        assert all(len(k) == 1 for k in keys.values()), f"a press alerted in two messages: {keys}"
+        repeated = {a["school"] for a_id, n in Counter(a["id"] for _, _, a in firing).items() if n > 1
+                    for _, _, a in firing if a["id"] == a_id}
+        assert all(partition_of(s, PARTITIONS) in lost for s in repeated), \
+            f"a press repeated from a school no instance died with: {repeated}"
         print(f"spread in {spread:.1f} s; taken over {took:.1f} s after kill -9 (lease_s {LEASE_S}); "
               f"{pressed} presses once each; {time.monotonic() - killed_at:.1f} s watched after the kill")
     finally:

@@ -19,6 +19,7 @@ from monitor.storage.alert_store import record_changes
 from monitor.storage.alert_tables import OutboxRecord
 from monitor.storage.db import Database
 from monitor.storage.outbox_store import SqlOutbox
+from monitor.storage.runner import DbThread
 from tests.ports import free_port
 from tests.waiting import let_time_pass, wait_for
 
@@ -34,12 +35,14 @@ class Hook:
         self.delivered: dict[str, dict] = {}  # key -> body, as a deduplicating receiver keeps them
         self.order: list[str] = []
         self.failing = False
+        self.delay_s = 0.0  # how long it takes to answer
         self._runner: web.AppRunner | None = None
 
     async def _handle(self, request: web.Request) -> web.Response:
         key = request.headers["Idempotency-Key"]
         body = await request.json()
         self.attempts.append(key)
+        await asyncio.sleep(self.delay_s)
         if self.failing:
             return web.Response(status=503)
         if key not in self.delivered:
@@ -86,8 +89,27 @@ def setup(tmp_path: Path):
     return make_db(tmp_path), book, Router(receivers, group_window_s=0), receivers, Hook(port)
 
 
+_threads: list[DbThread] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_db_threads():
+    yield
+    while _threads:
+        _threads.pop().close()
+
+
+def one_db_thread(db: Database):
+    """The table work on one database thread, as the service runs it (SQLite has one writer: two
+    threads writing at once would wait on SQLite's busy backoff, which the service never does)."""
+    thread = DbThread(db)
+    _threads.append(thread)
+    return thread.run
+
+
 def sender_for(db, receivers, stats=None) -> OutboxSender:
-    return OutboxSender(SqlOutbox(db), receivers, group_window_s=0, backoff=Backoff(0.05, 0.2), poll_s=0.5, stats=stats)
+    return OutboxSender(SqlOutbox(db), receivers, group_window_s=0, backoff=Backoff(0.05, 0.2), poll_s=0.5, stats=stats,
+                        in_db=one_db_thread(db))
 
 
 async def test_a_receiver_down_for_a_while_gets_everything_once_and_in_order(setup):
@@ -159,7 +181,8 @@ async def test_a_restarted_sender_resumes_the_pending_messages(setup):
 async def test_a_message_older_than_the_dead_letter_age_is_given_up(setup):
     db, book, router, receivers, hook = setup
     stats = OutboxStats()
-    sender = OutboxSender(SqlOutbox(db), receivers, group_window_s=0, dead_after_s=0.3, backoff=Backoff(0.05, 0.1), poll_s=0.2, stats=stats)
+    sender = OutboxSender(SqlOutbox(db), receivers, group_window_s=0, dead_after_s=0.3, backoff=Backoff(0.05, 0.1), poll_s=0.2, stats=stats,
+                          in_db=one_db_thread(db))
     t = time.time()
     task = asyncio.create_task(sender.run())
     feed(db, book, router, sender, book.judge([Judgement(t, Rule.CAMERA_DOWN, Severity.WARNING, "s1", "cam-0", True)], t))
@@ -176,7 +199,8 @@ async def test_changes_of_one_school_within_the_window_arrive_as_one_message(tmp
     receivers = parse_receivers([{"kind": "webhook", "name": "bureau", "url": f"http://127.0.0.1:{port}/hook"}])
     db, book, hook = make_db(tmp_path), AlertBook(LifecycleConfig(remind_after_s=0), RegistryNames()), Hook(port)
     router = Router(receivers, group_window_s=0.5)
-    sender = OutboxSender(SqlOutbox(db), receivers, group_window_s=0.5, backoff=Backoff(0.05, 0.2), poll_s=0.2)
+    sender = OutboxSender(SqlOutbox(db), receivers, group_window_s=0.5, backoff=Backoff(0.05, 0.2), poll_s=0.2,
+                          in_db=one_db_thread(db))
     await hook.start()
     task = asyncio.create_task(sender.run())
     t = time.time()
@@ -219,7 +243,8 @@ async def test_a_press_overtakes_a_storm_waiting_for_the_same_receiver(setup):
 async def test_a_receiver_that_comes_back_gets_a_waiting_press_within_the_urgent_backoff(setup):
     db, book, router, receivers, hook = setup
     sender = OutboxSender(SqlOutbox(db), receivers, group_window_s=0, backoff=Backoff(2.0, 300.0),
-                          urgent_backoff=Backoff(0.2, 0.5), poll_s=5.0)
+                          urgent_backoff=Backoff(0.2, 0.5), poll_s=5.0,
+                          in_db=one_db_thread(db))
     task = asyncio.create_task(sender.run())
     t = time.time()
     hook.failing = True
@@ -236,3 +261,34 @@ async def test_a_receiver_that_comes_back_gets_a_waiting_press_within_the_urgent
     await hook.stop()
     assert took < 1.5, "the press probe found the receiver back, and the grouped message followed at once"
     assert sorted(hook.delivered[k]["alerts"][0]["subject"] for k in hook.order) == ["alarm-1", "cam-0"]
+
+
+async def test_a_school_let_go_waits_for_its_message_in_flight_and_sends_nothing_more_until_taken_again(setup):
+    """Several instances hand a partition over: the old owner must have written "sent" before it
+    releases the partition, or the next owner sends the same message again."""
+    db, book, router, receivers, hook = setup
+    sender = sender_for(db, receivers)
+    hook.delay_s = 0.5
+    await hook.start()
+    task = asyncio.create_task(sender.run())
+    t = time.time()
+    feed(db, book, router, sender, book.alarm(AlarmEvent("s1", "alarm-1", "e1", "press", t, t), t))
+    await wait_for(lambda: len(hook.attempts) == 1, 10, "the press is at the receiver, not yet answered")
+    await sender.let_go({"s1"})
+    assert len(hook.order) == 1, "let_go returned before the message in flight was answered"
+    with db.session() as s:
+        assert s.scalars(select(OutboxRecord.state)).all() == ["sent"], "released before 'sent' was written"
+
+    hook.delay_s = 0.0
+    feed(db, book, router, sender, book.alarm(AlarmEvent("s1", "alarm-2", "e2", "press", t, t), t))
+    feed(db, book, router, sender, book.alarm(AlarmEvent("s2", "alarm-3", "e3", "press", t, t), t))
+    await wait_for(lambda: len(hook.order) == 2, 10, "the press of a school still ours")
+    await let_time_pass(0.5)
+    assert [a[0] for a in alerts_in_order(hook)] == ["alarm-1", "alarm-3"], "a school let go sent a message"
+
+    sender.take({"s1"})
+    await wait_for(lambda: len(hook.order) == 3, 10, "the school's press once it is taken again")
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await hook.stop()
+    assert [a[0] for a in alerts_in_order(hook)] == ["alarm-1", "alarm-3", "alarm-2"]
