@@ -126,7 +126,9 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
                                                    "url": f"http://127.0.0.1:{hook_port}/hook"}])))
     app = App(cfg, registry, ("district.yaml", text))
     await app.start()
-    scenario = [Action(0.5, Verb.KILL, dying_camera, offline=True), Action(1.0, Verb.PRESS, f"panhe-ms/alarm/{alarm}"),
+    # killed after 3 s: heard at least twice before (heartbeats every second), so it has a last_seen
+    # (killed at 0.5 s it could go offline before its first heartbeat reached a still-subscribing monitor)
+    scenario = [Action(3.0, Verb.KILL, dying_camera, offline=True), Action(1.0, Verb.PRESS, f"panhe-ms/alarm/{alarm}"),
                 Action(1.0, Verb.BAD, count=6)]
     sim = Simulator(registry, url, scenario=scenario, client_id="campus-sim-prom-test", seed=3)
     await sim.start()
