@@ -26,6 +26,7 @@ from alerts.digest import DigestNames
 from alerts.wording import RegistryNames
 from devices.judge import Judge
 from devices.model import Registry
+from monitor import heap
 from monitor.cluster.keeper import LeaseKeeper
 from monitor.cluster.owner import PartitionOwner
 from monitor.config import Config
@@ -52,6 +53,7 @@ from monitor.tasks import cancel_and_wait, every
 
 log = logging.getLogger(__name__)
 
+TRIM_EVERY_S = 60.0  # free heap pages back to the system (monitor.heap) this often
 DETOUR_KEEP_S = 86_400.0  # detours that ended longer ago than this are not restored (BusWatch forgets them too)
 
 
@@ -70,6 +72,7 @@ class App:
         self.owner: PartitionOwner | None = None
         self.keeper: LeaseKeeper | None = None
         self._mirror: asyncio.Task[None] | None = None
+        self._trim: asyncio.Task[None] | None = None
         if cfg.cluster.node:
             self.owner = PartitionOwner(cfg.cluster, cfg.mqtt, registry, self.judge, self.db, clock)
             self.keeper = LeaseKeeper(cfg.cluster, cfg.database.url, self.owner.on_change)
@@ -152,10 +155,13 @@ class App:
         # collector's sight, so its full collections stay short with 200,000 devices
         gc.collect()
         gc.freeze()
+        await asyncio.to_thread(heap.trim)  # the start's residue back to the system (monitor.heap)
+        self._trim = every(TRIM_EVERY_S, lambda: asyncio.to_thread(heap.trim), "heap-trim")
         log.info("campus monitor started: %d schools, %d devices", len(self.registry.schools),
                  len(self.judge.liveness.devices))
 
     async def stop(self) -> None:
+        await cancel_and_wait([self._trim])
         if self.keeper is not None and self.owner is not None:
             await cancel_and_wait([self._mirror])
             await self.keeper.stop()  # stops judging its partitions, writes their states, hands them back
