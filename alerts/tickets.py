@@ -24,7 +24,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
@@ -273,6 +273,30 @@ class TicketBook:
             self._health[key] = _Health(down, since, zone)
             if down and key not in self._by_device:
                 self._due.add(key)
+
+    def let_go(self, schools: Collection[str]) -> None:
+        """Several instances: forget these schools' tickets and devices (another instance judges them)."""
+        gone = set(schools)
+        for ticket in [t for t in self._tickets.values() if t.school in gone]:
+            del self._tickets[ticket.id]
+        for mapping in (self._by_device, self._health):
+            for key in [k for k in mapping if k[0] in gone]:
+                del mapping[key]
+        self._due = {k for k in self._due if k[0] not in gone}
+
+    def merge(self, tickets: Iterable[Ticket]) -> None:
+        """Several instances: tickets as another instance stored them (a crew acted through it). A
+        stored ticket newer than the one here (by `version`) replaces it; a closed one leaves."""
+        for t in tickets:
+            mine = self._tickets.get(t.id)
+            if mine is not None and mine.version >= t.version:
+                continue
+            if t.status is TicketStatus.CLOSED:
+                if mine is not None:
+                    self._drop(t)
+                continue
+            self._put(t)
+            self._due.discard(t.key)
 
     # ---- internals ------------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ class App:
         self.alerts.on_room(self.events.redeliver)  # events refused past the held-back bound, again
         if self.owner is not None and self.keeper is not None:
             keeper = self.keeper
-            self.owner.attach(self.watch, self.alerts, lambda: keeper.held, self.collector.counts)
+            self.owner.attach(self.watch, self.alerts, self.tickets, lambda: keeper.held, self.collector.counts)
             self.alerts.on_room(self.owner.redeliver)
         self.digest = DigestService(cfg.alerts.digest_at, DigestNames.from_registry(registry), cfg.receivers,
                                     self.db, self.alerts.sender, clock)

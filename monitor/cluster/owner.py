@@ -5,7 +5,8 @@ The lease keeper (`monitor.cluster.keeper`) decides; this carries it out, on the
 - **Taken** (gained): the partition's stored device states are loaded and its schools judged from
   them, blind until the partition's MQTT connection has its SUBACK; from then on one timeout of grace
   at most (`devices.judge.Judge.take`/`see`); its standing judgements (dark zones) are made; its open
-  alerts, panels and unalerted events join the alert book; then its own MQTT connection starts:
+  alerts, panels and unalerted events join the alert book, its open tickets the ticket desk; then its
+  own MQTT connection starts:
   client id `<[mqtt] client_id>-p<NN>`, persistent session, QoS 1, subscribed to
   `<root>/<school>/+/+/<leaf>` for each of its schools and every leaf (heartbeats and events on one
   connection: a partition's backlog is its own). The session belongs to the partition, so alarm
@@ -55,6 +56,8 @@ class Watch(Protocol):
 
 
 class Alerts(Protocol):
+    """The alert engine and the ticket desk, as a take-over and a loss use them."""
+
     async def take(self, schools: set[str]) -> None: ...
     async def let_go(self, schools: set[str]) -> None: ...
 
@@ -99,17 +102,18 @@ class PartitionOwner:
         self.connections: dict[int, Collector] = {}
         self.watch: Watch | None = None
         self.alerts: Alerts | None = None
+        self.tickets: Alerts | None = None
         self.epochs: Callable[[], dict[int, int]] = dict  # the keeper's `held`, read at each write
         self.counts: Counter[tuple[str, str]] = Counter()
         self._lock = asyncio.Lock()
         self._takes: set[asyncio.Task[None]] = set()
         judge.liveness.school_grace = {}  # nothing is judged here until its partition is taken
 
-    def attach(self, watch: Watch, alerts: Alerts, epochs: Callable[[], dict[int, int]],
+    def attach(self, watch: Watch, alerts: Alerts, tickets: Alerts, epochs: Callable[[], dict[int, int]],
                counts: Counter[tuple[str, str]]) -> None:
-        """Its collaborators: the watch and alert service it feeds, the keeper's leases (partition ->
-        epoch) and the message counts its connections add to."""
-        self.watch, self.alerts, self.epochs, self.counts = watch, alerts, epochs, counts
+        """Its collaborators: the watch, alert service and ticket desk it feeds, the keeper's leases
+        (partition -> epoch) and the message counts its connections add to."""
+        self.watch, self.alerts, self.tickets, self.epochs, self.counts = watch, alerts, tickets, epochs, counts
 
     # ---- what the other parts ask ------------------------------------------------------------
 
@@ -175,7 +179,7 @@ class PartitionOwner:
                     log.exception("cluster %s: could not take partition %d", self.node, p)
 
     async def _take(self, p: int, epoch: int | None) -> None:
-        assert self.watch is not None and self.alerts is not None
+        assert self.watch is not None and self.alerts is not None and self.tickets is not None
         if epoch is not None:
             self.held[p] = epoch
         schools = self.schools.get(p, [])
@@ -192,6 +196,7 @@ class PartitionOwner:
         if standing:
             self.watch.judgements(standing)
         await self.alerts.take(set(schools))
+        await self.tickets.take(set(schools))
         conn = Collector(self.mqtt, self.judge, _PartitionSink(self.watch, self.judge, schools), self.clock,
                          events=None, counts=self.counts, client_id=f"{self.mqtt.client_id}-p{p:02d}",
                          schools=schools)
@@ -201,7 +206,7 @@ class PartitionOwner:
                  len(schools), len(saved))
 
     async def _lose(self, p: int) -> None:
-        assert self.watch is not None and self.alerts is not None
+        assert self.watch is not None and self.alerts is not None and self.tickets is not None
         schools = set(self.schools.get(p, []))
         conn = self.connections.pop(p, None)
         if conn is not None:
@@ -214,6 +219,7 @@ class PartitionOwner:
         self.held.pop(p, None)
         self.judge.let_go(schools, self.clock())
         await self.alerts.let_go(schools)
+        await self.tickets.let_go(schools)
         log.info("cluster %s: let go of partition %d (%d schools)", self.node, p, len(schools))
 
     async def mirror(self) -> None:

@@ -72,10 +72,13 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     else:
         pieces = (await asyncio.to_thread(body.text),)
     response.content_length = sum(len(p) for p in pieces)
-    await response.prepare(request)
-    for piece in pieces:
-        await response.write(piece)
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        for piece in pieces:
+            await response.write(piece)
+        await response.write_eof()
+    except ConnectionResetError:  # the scraper went away mid-body (timed out, stopped): nothing wrong here
+        log.debug("metrics: the client closed the connection before the body was written")
     return response
 
 

@@ -2,6 +2,14 @@
 timer, stores every change (with its note and an audit row) through `monitor.storage.ticket_store`,
 and keeps the figures for `/metrics`.
 
+Several instances (contract §9): the book holds the tickets of the schools this instance judges.
+A partition taken loads its schools' open tickets as stored (`take`), one lost forgets them
+(`let_go`). A crew acting through an instance that does not judge the school acts on the ticket as
+stored (read afresh first) and writes it; the judging instance reads its schools' tickets changed
+since its last look every `SYNC_EVERY_S` and takes the newer version (`TicketBook.merge`), so its
+rules (verify, close, reopen) go on from what the crew did. Two instances changing one ticket in
+the same second: the later write wins.
+
 Threads: the book lives on the asyncio loop; storage runs on the database thread. Changes are
 queued and written in order; one the database refused is kept and written at the next tick. A
 refusal is told to `DbHealth` (one log line per outage for the whole service), not logged per try.
@@ -13,7 +21,7 @@ import asyncio
 import bisect
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
@@ -26,12 +34,14 @@ from monitor.config import TicketsConfig
 from monitor.services.dbhealth import DbHealth
 from monitor.storage.audit_store import Actor
 from monitor.storage.runner import DbThread
-from monitor.storage.ticket_store import load_open, load_repair_times, save_changes
+from monitor.storage.ticket_store import load_changed, load_open, load_repair_times, load_ticket, save_changes
 from monitor.tasks import cancel_and_wait, every
 
 log = logging.getLogger(__name__)
 
 TICK_EVERY_S = 0.5
+SYNC_EVERY_S = 2.0  # several instances: tickets of owned schools changed through other instances
+SYNC_OVERLAP_S = 30.0  # read back this far before the last look (clocks of instances differ a little)
 #: Repair time buckets (seconds): 10 min to a week.
 REPAIR_BUCKETS = (600.0, 1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
 RULES_ACTOR = Actor(SYSTEM)
@@ -56,24 +66,78 @@ class TicketDesk:
         self._unsaved: list[tuple[TicketChange, Actor]] = []
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._sync_task: asyncio.Task[None] | None = None
+        self._owned: set[str] = set()  # several instances: the schools whose tickets the book holds
+        self._synced = float("-inf")  # several instances: when `_sync` last looked
 
     # -- lifecycle --
 
     async def start(self) -> None:
-        stored = await self.db.call(load_open)
         self.repair_times = sorted(await self.db.call(load_repair_times))
+        if self.owns is not None:  # several instances: each partition's tickets are loaded when it is taken
+            self._task = every(TICK_EVERY_S, self._tick, "tickets")
+            self._sync_task = every(SYNC_EVERY_S, self._sync, "tickets-sync")
+            return
+        stored = await self.db.call(load_open)
         now = self.clock()
         self.book.restore(stored, self._health(now))
         self._task = every(TICK_EVERY_S, self._tick, "tickets")
         log.info("tickets: %d not closed at start", len(stored))
 
     async def stop(self) -> None:
-        await cancel_and_wait([self._task])
-        self._task = None
+        await cancel_and_wait([self._task, self._sync_task])
+        self._task = self._sync_task = None
         await self.flush()
 
-    def _health(self, now: float) -> Iterator[tuple[DeviceKey, bool, float, str | None]]:
+    async def take(self, schools: set[str]) -> None:
+        """Several instances: a partition taken: its schools' open tickets as stored join the book."""
+        await self._flush_quietly()
+        stored = await self.db.call(load_open, schools)
+        self.book.let_go(schools)
+        self.book.restore(stored, self._health(self.clock(), schools))
+        self._owned |= schools
+
+    async def let_go(self, schools: set[str]) -> None:
+        """Several instances: a partition lost or handed over: its schools' tickets leave the book
+        (their changes made here are written first, while the lease is still ours)."""
+        await self._flush_quietly()
+        self.book.let_go(schools)
+        self._owned -= schools
+
+    async def _sync(self) -> None:
+        """Several instances: what crews did through other instances to the tickets of schools judged here."""
+        started = self.clock()
+        if self._owned:
+            changed = await self.db.call(load_changed, set(self._owned), self._synced - SYNC_OVERLAP_S)
+            self.book.merge(t for t in changed if t.school in self._owned)
+        self._synced = started
+
+    async def _fresh(self, school: str | None, ticket_id: str | None = None) -> str | None:
+        """Several instances: before a crew action on a school judged elsewhere, its tickets as stored
+        join the book (until the action is written); that school, or None when it is judged here."""
+        if self.owns is None:
+            return None
+        if school is None and ticket_id is not None:
+            stored = await self.db.call(load_ticket, ticket_id)
+            school = stored.school if stored is not None else None
+        if school is None or school in self._owned:
+            return None
+        tickets = await self.db.call(load_open, {school})
+        self.book.let_go({school})
+        self.book.restore(tickets, self._health(self.clock(), {school}))
+        return school
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self.flush()
+        except Exception:  # noqa: BLE001 - told to DbHealth; kept and written later
+            pass
+
+    def _health(self, now: float, schools: Collection[str] | None = None
+                ) -> Iterator[tuple[DeviceKey, bool, float, str | None]]:
         for dev in self.judge.devices():
+            if schools is not None and dev.school not in schools:
+                continue
             if dev.state is State.DOWN:
                 yield (dev.school, str(dev.kind), dev.id), True, dev.since if dev.since is not None else now, dev.zone
             elif dev.state in LIVE_STATES:
@@ -130,22 +194,30 @@ class TicketDesk:
     # -- crew actions (raise alerts.tickets.TicketError) --
 
     async def open_by_hand(self, key: DeviceKey, zone: str | None, actor: Actor, note: str | None) -> Ticket:
-        change = self.book.open_by_hand(key, zone, actor.name, note, self.clock())
-        return await self._act([change], actor)
+        return await self._act(key[0], None, lambda now: [self.book.open_by_hand(key, zone, actor.name, note, now)],
+                               actor)
 
     async def assign(self, ticket_id: str, assignee: str, actor: Actor) -> Ticket:
-        return await self._act([self.book.assign(ticket_id, assignee, actor.name, self.clock())], actor)
+        return await self._act(None, ticket_id, lambda now: [self.book.assign(ticket_id, assignee, actor.name, now)],
+                               actor)
 
     async def note(self, ticket_id: str, text: str, actor: Actor) -> Ticket:
-        return await self._act([self.book.note(ticket_id, text, actor.name, self.clock())], actor)
+        return await self._act(None, ticket_id, lambda now: [self.book.note(ticket_id, text, actor.name, now)], actor)
 
     async def resolve(self, ticket_id: str, note: str | None, actor: Actor) -> Ticket:
-        return await self._act(self.book.resolve(ticket_id, actor.name, note, self.clock()), actor)
+        return await self._act(None, ticket_id, lambda now: self.book.resolve(ticket_id, actor.name, note, now), actor)
 
-    async def _act(self, changes: list[TicketChange], actor: Actor) -> Ticket:
-        self._take(changes, actor)
-        await self.flush()
-        return changes[-1].ticket
+    async def _act(self, school: str | None, ticket_id: str | None,
+                   action: Callable[[float], list[TicketChange]], actor: Actor) -> Ticket:
+        elsewhere = await self._fresh(school, ticket_id)
+        try:
+            changes = action(self.clock())
+            self._take(changes, actor)
+            await self.flush()
+            return changes[-1].ticket
+        finally:
+            if elsewhere is not None:  # judged by another instance: not kept here
+                self.book.let_go({elsewhere})
 
     # -- metrics --
 

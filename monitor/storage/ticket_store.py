@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -44,9 +45,29 @@ def save_changes(db: Database, items: list[tuple[TicketChange, Actor]]) -> None:
             write_audit(s, actor, f"ticket.{change.action}", t.id, t.school, change.at, detail)
 
 
-def load_open(db: Database) -> list[Ticket]:
+def load_open(db: Database, schools: Collection[str] | None = None) -> list[Ticket]:
+    """Tickets not closed, oldest first; of these schools only when given."""
+    query = select(TicketRecord).where(TicketRecord.status != "closed")
+    if schools is not None:
+        query = query.where(TicketRecord.school.in_(list(schools)))
     with db.session() as s:
-        rows = s.scalars(select(TicketRecord).where(TicketRecord.status != "closed").order_by(TicketRecord.opened_at))
+        return [ticket_from_record(r) for r in s.scalars(query.order_by(TicketRecord.opened_at))]
+
+
+def load_ticket(db: Database, ticket_id: str) -> Ticket | None:
+    with db.session() as s:
+        r = s.get(TicketRecord, ticket_id)
+        return ticket_from_record(r) if r is not None else None
+
+
+def load_changed(db: Database, schools: Collection[str], since: float) -> list[Ticket]:
+    """Tickets of these schools (closed ones too) changed at or after `since`: what another instance
+    did to them (several instances)."""
+    if not schools:
+        return []
+    with db.session() as s:
+        rows = s.scalars(select(TicketRecord).where(TicketRecord.school.in_(list(schools)),
+                                                    TicketRecord.updated_at >= since).order_by(TicketRecord.updated_at))
         return [ticket_from_record(r) for r in rows]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -239,3 +240,41 @@ def test_restore_keeps_tickets_and_counts_down_time_from_the_stored_since() -> N
     changes = fresh.tick(1100.0)
     assert [c.ticket.device for c in changes] == ["cam-dg-02"]
     assert fresh.for_device(CAM).id == tid  # type: ignore[union-attr]
+
+
+def test_letting_a_school_go_forgets_its_tickets_and_devices_and_keeps_the_others() -> None:
+    book = make_book()
+    mine = opened(book, OTHER)
+    other_school = ("other-ps", "camera", "cam-01")
+    book.down(other_school, 0.0)
+    theirs = book.tick(RULES.open_after_s)[0].ticket.id
+    book.down(CAM, 1000.0)  # down, no ticket yet
+    book.let_go(["panhe-ms"])
+    assert [t.id for t in book.open_tickets()] == [theirs]
+    assert book.get(mine) is None and not book.is_down(CAM)
+    assert book.tick(10_000.0) == [], "a school let go opens nothing"
+
+
+def test_a_newer_stored_version_replaces_the_ticket_and_a_closed_one_leaves() -> None:
+    book = make_book()
+    tid = opened(book)
+    ticket = book.get(tid)
+    assert ticket is not None
+    stale = ticket
+    resolved = dataclasses.replace(ticket, status=TicketStatus.VERIFYING, resolved_at=700.0, resolved_by="crew",
+                                   version=ticket.version + 1)
+    book.merge([resolved])
+    assert book.get(tid) == resolved
+    book.merge([stale])  # an older version changes nothing
+    assert book.get(tid) == resolved
+    book.merge([dataclasses.replace(resolved, status=TicketStatus.CLOSED, closed_at=800.0, version=resolved.version + 1)])
+    assert book.get(tid) is None and book.for_device(CAM) is None
+
+
+def test_a_ticket_opened_elsewhere_for_a_down_device_stops_this_book_opening_its_own() -> None:
+    book = make_book()
+    book.down(CAM, 0.0, "dorm-girls")
+    by_hand = make_book().open_by_hand(CAM, "dorm-girls", "crew", None, 100.0).ticket
+    book.merge([by_hand])
+    assert book.tick(RULES.open_after_s) == []
+    assert book.for_device(CAM) == by_hand
