@@ -133,9 +133,13 @@ class PartitionOwner:
         epochs = self.epochs()
         wanted = {self.partition_of[s] for s in schools if s in self.partition_of}
         missing = sorted(p for p in wanted if p not in epochs)
-        if missing:
-            raise lease_store.Fenced(f"{self.node} does not hold partitions {missing}", missing)
-        lease_store.check_fence(conn, self.node, {p: epochs[p] for p in wanted})
+        try:
+            if missing:
+                raise lease_store.Fenced(f"{self.node} does not hold partitions {missing}", missing)
+            lease_store.check_fence(conn, self.node, {p: epochs[p] for p in wanted})
+        except lease_store.Fenced as exc:  # name the schools refused, so a writer can keep the others
+            raise lease_store.Fenced(str(exc), exc.partitions, {
+                s for s in schools if self.partition_of.get(s) in exc.partitions}) from None
 
     @property
     def connected(self) -> bool:

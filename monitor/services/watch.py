@@ -123,7 +123,15 @@ class DeviceWatch:
                 try:
                     await self.db.call(save_device_states, rows, self.fence)
                 except Fenced as exc:  # several instances: a partition no longer ours; its new owner writes
-                    log.warning("device states of %d devices not written: %s", len(rows), exc)
+                    ours = [r for r in rows if r.school not in exc.schools]
+                    written = 0
+                    if ours and len(ours) < len(rows):  # the schools still ours, without the others
+                        try:
+                            written = await self.db.call(save_device_states, ours, self.fence)
+                        except Fenced as again:
+                            exc = again
+                    log.warning("device states of %d devices not written (%d of the batch written): %s",
+                                len(rows) - written, written, exc)
                 done = i + PERSIST_CHUNK
             if pending:
                 await self.db.call(store_judgements, pending)

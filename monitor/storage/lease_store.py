@@ -28,9 +28,10 @@ NODES = table_of(ClusterNodeRecord)
 class Fenced(RuntimeError):
     """A write for partitions this instance no longer holds under the epoch it believed in."""
 
-    def __init__(self, message: str, partitions: Collection[int] = ()) -> None:
+    def __init__(self, message: str, partitions: Collection[int] = (), schools: Collection[str] = ()) -> None:
         super().__init__(message)
         self.partitions = frozenset(partitions)
+        self.schools = frozenset(schools)  # the schools of the write that are refused (when the fence knows them)
 
 
 #: Inside a write transaction, for the schools it writes: raise `Fenced` unless this instance still
