@@ -36,6 +36,7 @@ from devices.model import Registry
 
 _DEVICE_LABELS = ["school", "kind", "device", "zone"]
 SLICE = 500  # devices written between two returns to the loop
+STATE_NAMES = tuple(str(s) for s in State)
 AGE_PER_BUILD = 10.0  # a cached body is fresh for this many times the last build's duration (capped)
 
 
@@ -88,6 +89,7 @@ class DeviceMetrics:
         self.connected = connected
         self.per_device = per_device
         self.owns = owns
+        self._counted: dict[tuple[str, str], int] | None = None
 
     def _devices(self) -> list[Device]:
         devices = list(self.judge.devices())  # one C-level copy: the slices below may outlive a change
@@ -115,29 +117,54 @@ class DeviceMetrics:
                 f'zone="{d.zone or ""}"}} {floatToGoString(d.last_seen)}\n'  # type: ignore[no-untyped-call]
                 for d in devices[i:i + SLICE] if d.last_seen is not None)
 
+    def _totals(self) -> dict[tuple[str, str], int]:
+        """Registered devices per (school, kind), counted once: the registry does not change while
+        the service runs."""
+        if self._counted is None:
+            totals: dict[tuple[str, str], int] = {}
+            for dev in self.judge.devices():
+                k = (dev.school, str(dev.kind))
+                totals[k] = totals.get(k, 0) + 1
+            self._counted = totals
+        return self._counted
+
+    def _state_counts(self, owns: Callable[[str], bool]) -> dict[tuple[str, str, str], int]:
+        """Devices per (school, kind, state), from the judge's index of the devices not `up` (a few,
+        usually; all of them only before the first heartbeats): `up` is the rest."""
+        counts: dict[tuple[str, str, str], int] = {}
+        not_up: dict[tuple[str, str], int] = {}
+        for state, members in self.judge.by_state.items():
+            name = str(state)
+            for dev in list(members):
+                if owns(dev.school):
+                    kind = str(dev.kind)
+                    counts[(dev.school, kind, name)] = counts.get((dev.school, kind, name), 0) + 1
+                    not_up[(dev.school, kind)] = not_up.get((dev.school, kind), 0) + 1
+        up = str(State.UP)
+        for (school, kind), n in self._totals().items():
+            if owns(school):
+                counts[(school, kind, up)] = n - not_up.get((school, kind), 0)
+        return counts
+
     def metrics(self) -> Iterator[Metric]:
+        """Each family built only when the one before it is written (the exposition gives the loop back
+        between families)."""
         judge = self.judge
         owns = self.owns or (lambda school: True)
-        counts: dict[tuple[str, str, str], int] = {}
-        kinds: set[tuple[str, str]] = set()
-        for dev in self._devices():  # the per-device series are in text(); here the counts by school
-            k = (dev.school, str(dev.kind), str(dev.state))
-            counts[k] = counts.get(k, 0) + 1
-            kinds.add((dev.school, str(dev.kind)))
-
         zl = ["school", "zone", "zone_kind"]
+        zones = [(zc, [school, zone_id, zc.zone.kind]) for (school, zone_id), zc in judge.coverage.zones.items()
+                 if owns(school)]
         live = GaugeMetricFamily("campus_zone_live_cameras", "Cameras up or faulty in the zone", labels=zl)
-        total = GaugeMetricFamily("campus_zone_cameras", "Cameras registered in the zone", labels=zl)
-        dark = GaugeMetricFamily("campus_zone_dark", "1 when the zone has fewer live cameras than its min_live", labels=zl)
-        for (school, zone_id), zc in judge.coverage.zones.items():
-            if not owns(school):
-                continue
-            labels = [school, zone_id, zc.zone.kind]
+        for zc, labels in zones:
             live.add_metric(labels, zc.live)
-            total.add_metric(labels, zc.cameras)
-            dark.add_metric(labels, 1.0 if zc.dark else 0.0)
         yield live
+        total = GaugeMetricFamily("campus_zone_cameras", "Cameras registered in the zone", labels=zl)
+        for zc, labels in zones:
+            total.add_metric(labels, zc.cameras)
         yield total
+        dark = GaugeMetricFamily("campus_zone_dark", "1 when the zone has fewer live cameras than its min_live", labels=zl)
+        for zc, labels in zones:
+            dark.add_metric(labels, 1.0 if zc.dark else 0.0)
         yield dark
         blind = GaugeMetricFamily("campus_blind_spots", "Dormitory cameras down or unreachable (blind spots)",
                                   labels=["school", "zone"])
@@ -164,12 +191,24 @@ class DeviceMetrics:
 
         yield GaugeMetricFamily("campus_mqtt_connected", "1 while the monitor is connected to the broker",
                                 value=1.0 if self.connected() else 0.0)
+        counts = self._state_counts(owns)
         devices = GaugeMetricFamily("campus_devices", "Registered devices by school, kind and state (unknown apart "
                                     "from down)", labels=["school", "kind", "state"])
-        for (school, kind) in sorted(kinds):
-            for state in State:
-                devices.add_metric([school, kind, str(state)], counts.get((school, kind, str(state)), 0))
+        for (school, kind) in sorted(self._totals()):
+            if owns(school):
+                for state in STATE_NAMES:
+                    devices.add_metric([school, kind, state], counts.get((school, kind, state), 0))
         yield devices
+
+
+class _One:
+    """One metric family, as `generate_latest` takes a registry."""
+
+    def __init__(self, family: Metric) -> None:
+        self.family = family
+
+    def collect(self) -> Iterable[Metric]:
+        return (self.family,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +253,15 @@ class Exposition:
             self._building.add_done_callback(self._built)
         return await asyncio.shield(self._building)
 
+    def _pieces(self) -> Iterator[bytes]:
+        """The body in pieces, each short to make: the text sources' slices, then one metric family at
+        a time (a family is only built when the piece before it is written)."""
+        for source in self.texts:
+            for text in source():
+                yield text.encode()
+        for family in self.families.collect():
+            yield generate_latest(_One(family))
+
     def _built(self, fut: asyncio.Future[Body]) -> None:
         self._building = None
         if not fut.cancelled() and fut.exception() is None:
@@ -225,16 +273,14 @@ class Exposition:
         z = zlib.compressobj(1, zlib.DEFLATED, 31)  # level 1: the text is repetitive; wbits 31: gzip
         out: list[bytes] = []
         zipping: asyncio.Future[bytes] | None = None
-        for source in self.texts:
-            for text in source():
-                if zipping is not None:
-                    out.append(await zipping)  # the loop is given back here, too
-                zipping = loop.run_in_executor(None, z.compress, text.encode()) if text else None
-                if zipping is None:
-                    await asyncio.sleep(0)
+        for piece in self._pieces():
+            if zipping is not None:
+                out.append(await zipping)  # the loop is given back here, too
+            zipping = loop.run_in_executor(None, z.compress, piece) if piece else None
+            if zipping is None:
+                await asyncio.sleep(0)
         if zipping is not None:
             out.append(await zipping)
-        out.append(z.compress(generate_latest(self.families)))
         out.append(z.flush())
         self.builds += 1
         self.last_build_s = self.clock() - started
