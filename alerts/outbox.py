@@ -164,11 +164,14 @@ class OutboxSender:
         rng: Callable[[], float] = random.random,
         http: aiohttp.ClientSession | None = None,
         in_db: Callable[..., Awaitable[Any]] | None = None,
+        in_db_urgent: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
         """`in_db(fn, *args)` runs table work off the loop; the service passes its one database thread
-        so SQLite never has two writers waiting on each other (default: asyncio.to_thread)."""
+        so SQLite never has two writers waiting on each other (default: asyncio.to_thread), and as
+        `in_db_urgent` the same thread's urgent calls, for the urgent lane (default: `in_db`)."""
         self.table = table
         self._in_db = in_db or asyncio.to_thread
+        self._in_db_urgent = in_db_urgent or self._in_db  # the urgent lane's table work, ahead of other work
         self.receivers = {r.name: r for r in receivers}
         self.group_window_s = group_window_s
         self.dead_after_s = dead_after_s
@@ -356,10 +359,13 @@ class OutboxSender:
 
     # -- table work (the table on the database thread; the lane's rows on the loop) --
 
+    def _db(self, lane: _Lane) -> Callable[..., Awaitable[Any]]:
+        return self._in_db_urgent if lane.urgent else self._in_db
+
     async def _read(self, lane: _Lane, now: float) -> None:
         name = lane.receiver.name
         full = now - lane.full_read_at >= FULL_READ_S
-        rows, depth = await self._in_db(self.table.pending, name, lane.urgent, 0 if full else lane.seen, READ_LIMIT)
+        rows, depth = await self._db(lane)(self.table.pending, name, lane.urgent, 0 if full else lane.seen, READ_LIMIT)
         if full:
             lane.full_read_at = now
             known = lane.rows
@@ -393,7 +399,7 @@ class OutboxSender:
                     lane.rows[i] for i in pick.ids if lane.rows[i].kind != "digest"]
                 chosen.append((head, members))
             fresh = [(tuple(r.id for r in members), head.id) for head, members in chosen if head.batch is None]
-            claimed: set[int] = set(await self._in_db(self.table.claim, fresh)) if fresh else set()
+            claimed: set[int] = set(await self._db(lane)(self.table.claim, fresh)) if fresh else set()
             batches: list[_Batch] = []
             for head, members in chosen:
                 if head.batch is None:
@@ -421,7 +427,7 @@ class OutboxSender:
     async def _sent(self, lane: _Lane, batches: list[_Batch]) -> None:
         now = self.clock()
         ids = [i for b in batches for i in b.ids]
-        await self._in_db(self.table.sent, ids, now)
+        await self._db(lane)(self.table.sent, ids, now)
         for i in ids:
             lane.rows.pop(i, None)
         lane.depth = max(0, lane.depth - len(ids))
@@ -438,7 +444,7 @@ class OutboxSender:
         attempts = batch.attempts + 1
         dead = not exc.retryable or now - batch.created >= self.dead_after_s
         delay = lane.backoff.delay(attempts, self.rng)
-        await self._in_db(self.table.failed, batch.ids, attempts, str(exc)[:1000], dead, now + delay)
+        await self._db(lane)(self.table.failed, batch.ids, attempts, str(exc)[:1000], dead, now + delay)
         for i in batch.ids:
             row = lane.rows.get(i)
             if row is None:

@@ -110,7 +110,7 @@ class AlertEngine:
         table = SqlOutbox(db.db) if cluster is None else SqlOutbox(db.db, cluster.sent_schools)
         self.sender = OutboxSender(table, receivers, group_window_s=cfg.group_window_s,
                                    dead_after_s=cfg.dead_letter_after_s, stats=self.stats, clock=clock,
-                                   in_db=db.run)
+                                   in_db=db.run, in_db_urgent=db.run_urgent)
         self.health = health or DbHealth(clock)
         self.held_dropped = 0  # alert writes dropped because too many were held back
         self.events_refused = 0  # events not taken (left to the broker) because too many were held back
@@ -346,8 +346,10 @@ class AlertEngine:
             while self._queue:
                 batch = [self._queue[i] for i in range(min(WRITE_BATCH, len(self._queue)))]
                 try:
-                    news = await self.db.call(alert_store.store_writes, [q.write for q in batch],
-                                              None if self.cluster is None else self.cluster.fence)
+                    # urgent: ahead of device states, history and the normal outbox lane waiting on
+                    # the database thread (a press is stored, and acknowledged, first)
+                    news = await self.db.call_urgent(alert_store.store_writes, [q.write for q in batch],
+                                                     None if self.cluster is None else self.cluster.fence)
                 except Fenced as exc:  # several instances: no longer ours; the new owner judges them
                     self._drop_fenced(exc)
                     continue

@@ -34,7 +34,7 @@ SWEEP_EVERY_S = 0.2
 BUS_TICK_S = 1.0
 _SEEN_EVENTS = 10_000
 MAX_PENDING_JUDGEMENTS = 100_000
-PERSIST_CHUNK = 2000  # device states per write
+PERSIST_CHUNK = 500  # device states per write (a press's write goes first on the database thread: `DbThread.call_urgent`)
 
 JudgementListener = Callable[[list[Judgement]], None]
 #: Store an event with its alert, then call back with True (new), False (stored before) or None (not stored).
