@@ -33,6 +33,7 @@ from monitor.tasks import cancel_and_wait, every
 
 log = logging.getLogger(__name__)
 MAX_HELD = 500_000  # state changes held while the database is away; the oldest go past this
+FLUSH_CHUNK = 500  # state changes per write
 
 
 def rows_of(changes: Iterable[Change]) -> list[HistoryRow]:
@@ -81,11 +82,16 @@ class StateHistory:
             return
         rows = self._pending + rows_of(self.judge.take_changes())
         self._pending = []
+        done = 0
         try:
-            await self.db.call(mark_alive, self.run_id, self.clock(), rows)
+            # short writes (200,000 devices heard after a start are 200,000 rows): a press's write, which
+            # goes first on the database thread, never waits for more than one of them
+            for done in range(0, max(1, len(rows)), FLUSH_CHUNK):
+                await self.db.call(mark_alive, self.run_id, self.clock(), rows[done:done + FLUSH_CHUNK])
         except Exception as exc:  # noqa: BLE001 - one line per outage (DbHealth), kept for the next try
-            self.health.failed("state history", exc, held=len(rows))
-            self._pending = rows[-MAX_HELD:]
+            left = rows[done:]
+            self.health.failed("state history", exc, held=len(left))
+            self._pending = left[-MAX_HELD:]
             return
         self.health.succeeded()
 
