@@ -64,7 +64,8 @@ async def run(storm: int, n_receivers: int, presses: int) -> None:
         router = Router(receivers, group_window_s=0)
         book = AlertBook(LifecycleConfig(remind_after_s=0), RegistryNames())
         db_thread = DbThread(db)  # the service's one database thread, as AlertEngine passes it
-        sender = OutboxSender(SqlOutbox(db), receivers, group_window_s=0, in_db=db_thread.run)
+        sender = OutboxSender(SqlOutbox(db), receivers, group_window_s=0, in_db=db_thread.run,
+                              in_db_urgent=db_thread.run_urgent)
         task = asyncio.create_task(sender.run())
         await asyncio.sleep(0.2)
 
