@@ -70,18 +70,25 @@ class DigestNames:
 
     schools: Mapping[str, str]
     zones: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # (school, zone) -> (name, kind)
-    cameras: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (school, camera) -> zone
+    #: (school, zone) -> its cameras' ids: one tuple per zone (a map per camera cost ~100 bytes a camera
+    #: at 200,000 devices, and finding a zone's cameras scanned them all)
+    cameras: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_registry(cls, registry: Any) -> DigestNames:
+        cameras: dict[tuple[str, str], list[str]] = {}
+        for s in registry.schools:
+            for c in s.cameras:
+                if c.zone:
+                    cameras.setdefault((s.id, c.zone), []).append(c.id)
         return cls(
             {s.id: s.name for s in registry.schools},
             {(s.id, z.id): (z.name, z.kind) for s in registry.schools for z in s.zones},
-            {(s.id, c.id): c.zone for s in registry.schools for c in s.cameras if c.zone},
+            {key: tuple(ids) for key, ids in cameras.items()},
         )
 
-    def cameras_of(self, school: str, zone: str) -> list[str]:
-        return [c for (s, c), z in self.cameras.items() if s == school and z == zone]
+    def cameras_of(self, school: str, zone: str) -> tuple[str, ...]:
+        return self.cameras.get((school, zone), ())
 
     def dormitories(self, school: str) -> list[str]:
         return [z for (s, z), (_, kind) in self.zones.items() if s == school and kind == DORMITORY]

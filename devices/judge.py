@@ -192,9 +192,10 @@ class Judge:
             if one.old is not State.UP:
                 members = self.by_state[one.old]
                 members.discard(dev)
-                if not members and self._peak.get(one.old, 0) > 64:  # a set keeps its largest table: let it go
-                    self.by_state[one.old] = set()
-                    self._peak[one.old] = 0
+                peak = self._peak.get(one.old, 0)
+                if peak > 64 and len(members) * 8 < peak:  # a set keeps its largest table: copy it smaller
+                    self.by_state[one.old] = set(members)  # (200,000 unknown at start, a few never heard)
+                    self._peak[one.old] = len(members)
             if one.new is not State.UP:
                 members = self.by_state[one.new]
                 members.add(dev)

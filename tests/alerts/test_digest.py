@@ -22,8 +22,7 @@ H = 3600.0
 NAMES = DigestNames(
     {"panhe-ms": "盘河中学", "other-ps": "其他小学"},
     {("panhe-ms", "dorm-girls"): ("女生宿舍", "dormitory"), ("panhe-ms", "canteen"): ("食堂", "canteen")},
-    {("panhe-ms", "cam-dg-01"): "dorm-girls", ("panhe-ms", "cam-dg-02"): "dorm-girls",
-     ("panhe-ms", "cam-ct-01"): "canteen"},
+    {("panhe-ms", "dorm-girls"): ("cam-dg-01", "cam-dg-02"), ("panhe-ms", "canteen"): ("cam-ct-01",)},
 )
 
 
@@ -108,3 +107,12 @@ def test_english_by_language() -> None:
     assert "Devices down now: 1 (camera cam-dg-01)" in text
     assert "Median repair time: 30 min" in text
     assert digest.as_dict()["schools"][0]["median_repair_s"] == 1800
+
+
+def test_names_from_the_registry_list_each_zones_cameras() -> None:
+    from devices.registry import parse_registry
+    from tests.registries import SMALL_REGISTRY
+
+    names = DigestNames.from_registry(parse_registry(SMALL_REGISTRY, "registry.yaml"))
+    assert names.cameras_of("panhe-ms", "dorm-girls") == ("cam-dg-01", "cam-dg-02", "cam-dg-03")
+    assert names.cameras_of("panhe-ms", "no-such-zone") == ()

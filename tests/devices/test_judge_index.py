@@ -41,3 +41,19 @@ def test_the_index_by_state_matches_a_scan_at_every_step() -> None:
     restored.restore({d.spec.key: Restored(d.state, d.last_seen, d.since) for d in devices}, now)
     assert restored.by_state == _scan(restored)
     assert [d.id for d in restored.ordered()] == [d.id for d in sorted(devices, key=lambda d: (d.school, str(d.kind), d.id))]
+
+
+def test_the_unknown_index_gives_its_large_table_back_when_all_but_a_few_are_heard() -> None:
+    import sys
+
+    registry = parse_registry(dump_registry(district_registry(7)), "r.yaml")
+    judge = Judge(registry)
+    devices = list(judge.devices())
+    judge.link_up(0.0)
+    full = sys.getsizeof(judge.by_state[State.UNKNOWN])
+    never_heard = devices[:3]
+    for dev in devices[3:]:
+        judge.beat(dev, 1.0)
+    assert judge.by_state[State.UNKNOWN] == set(never_heard) == _scan(judge)[State.UNKNOWN]
+    assert len(devices) > 500 and sys.getsizeof(judge.by_state[State.UNKNOWN]) * 8 < full, \
+        "a set that held every device keeps its table after they left"
