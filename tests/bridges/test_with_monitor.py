@@ -114,7 +114,7 @@ async def monitor(mqtt_port: int, tmp_path: Path, registry_text: str) -> AsyncIt
     app = App(cfg, parse_registry(registry_text, "registry.yaml"), ("registry.yaml", registry_text))
     await app.start()
     try:
-        await wait_for(lambda: app.collector.connected, 5, "the monitor's broker link")
+        await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5, "the monitor's broker link")
         yield app, hook
     finally:
         await app.stop()

@@ -40,7 +40,10 @@ async def serving(app: App, port: int) -> AsyncIterator[tuple[App, Device]]:
     """`app` started and connected to the broker on `port`, with a device client; both stopped after."""
     await app.start()
     try:
-        await wait_for(lambda: app.collector.connected, 5, "the monitor connected to the broker")
+        # subscribed, not only connected: an event published before the events connection's SUBACK
+        # would find no session to wait in (its first connection) and be lost to the test
+        await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5,
+                       "the monitor subscribed on both connections")
         dev = Device(port)
         try:
             yield app, dev

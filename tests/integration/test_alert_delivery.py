@@ -58,7 +58,7 @@ async def test_press_reaches_the_webhook_at_once_and_camera_down_follows(
     await app.start()
     dev = Device(mosquitto[1])
     try:
-        await wait_for(lambda: app.collector.connected, 5)
+        await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5)
         sent = time.monotonic()
         await asyncio.to_thread(dev.send, "campus/panhe-ms/alarm/alarm-gate/event",
                                 {"ts": time.time(), "event_id": "p-1", "type": "press"})
@@ -102,7 +102,7 @@ async def test_a_message_nobody_takes_becomes_a_dead_letter_the_bureau_can_see(
     await app.start()
     dev = Device(mosquitto[1])
     try:
-        await wait_for(lambda: app.collector.connected, 5)
+        await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5)
         await asyncio.to_thread(dev.send, "campus/panhe-ms/alarm/alarm-gate/event",
                                 {"ts": time.time(), "event_id": "p-dead", "type": "press"})
         bureau = await token(app, "bureau")

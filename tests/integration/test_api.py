@@ -60,7 +60,7 @@ async def call(app: App, method: str, path: str, tok: str | None = None, json: A
 async def running(tmp_path: Path, mosquitto: tuple[str, int]):
     app = build_app(mosquitto[1], tmp_path)
     await app.start()
-    await wait_for(lambda: app.collector.connected, 5)
+    await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5)
     dev = Device(mosquitto[1])
     toks = {
         "bureau": await token(app, "bureau"),

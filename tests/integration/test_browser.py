@@ -45,7 +45,7 @@ async def browser():
 async def service(tmp_path: Path, mosquitto: tuple[str, int]):
     app = build_app(mosquitto[1], tmp_path, TicketsConfig(open_after_s=1.0, verify_s=2.0, reopen_after_s=60.0))
     await app.start()
-    await wait_for(lambda: app.collector.connected, 5)
+    await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5)
     dev = Device(mosquitto[1])
     yield app, dev
     dev.close()

@@ -51,7 +51,7 @@ async def running(tmp_path: Path, mosquitto: tuple[str, int]):
     seen: list[Judgement] = []
     app.watch.listeners.append(seen.extend)
     await app.start()
-    await wait_for(lambda: app.collector.connected, 5)
+    await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5)
     toks = {
         "bureau": await token(app, "bureau"),
         "panhe": await token(app, "officer", ["panhe-ms"]),

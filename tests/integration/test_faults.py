@@ -88,7 +88,7 @@ async def test_postgresql_stopped_under_load_holds_presses_and_alerts_and_writes
     await app.start()
     panel = Panel(mosquitto[1])
     try:
-        await wait_for(lambda: app.collector.connected and app.events.connected, 10)
+        await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 10)
         await asyncio.to_thread(panel.press, "before")
         await wait_for(lambda: len(hook.presses()) == 1, 5)
         await asyncio.to_thread(own_postgres.halt)
@@ -194,7 +194,7 @@ async def test_events_over_the_held_back_bound_stay_unacknowledged_and_arrive_wh
     await app.start()
     panel = Panel(mosquitto[1])
     try:
-        await wait_for(lambda: app.collector.connected and app.events.connected, 10)
+        await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 10)
         await asyncio.to_thread(panel.press, "before")
         await wait_for(lambda: len(hook.presses()) == 1, 5)
         await asyncio.to_thread(own_postgres.halt)

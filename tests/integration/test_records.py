@@ -52,7 +52,7 @@ def today() -> str:
 async def start(port: int, tmp_path: Path) -> App:
     app = make_app(port, tmp_path, REGISTRY)
     await app.start()
-    await wait_for(lambda: app.collector.connected, 5)
+    await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5)
     return app
 
 

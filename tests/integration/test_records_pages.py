@@ -60,7 +60,7 @@ async def test_keeper_writes_the_record_bureau_reads_it_and_the_report_prints_on
                ("panhe-ms", "alarm", "alarm-gate"), ("other-ps", "camera", "cam-01")]
     beater = asyncio.create_task(keep_beating(dev, stop, healthy))
     try:
-        await wait_for(lambda: app.collector.connected, 5)
+        await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5)
         # two dead cameras in the girls' dormitory
         for cam in ("cam-dg-01", "cam-dg-02"):
             await asyncio.to_thread(dev.send, f"campus/panhe-ms/camera/{cam}/status", "offline", 1, False)

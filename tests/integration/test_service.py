@@ -164,7 +164,7 @@ async def test_broker_restart_marks_nothing_down(tmp_path: Path) -> None:
     with run_mosquitto(tmp_path / "b1") as port:
         app = make_app(port, tmp_path)
         await app.start()
-        await wait_for(lambda: app.collector.connected, 5)
+        await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5)
         dev = Device(port)
         names = [("panhe-ms", "camera", c) for c in ("cam-dg-01", "cam-dg-02", "cam-dg-03", "cam-ct-01")]
         for n in names:
@@ -191,7 +191,7 @@ async def test_broker_restart_marks_nothing_down(tmp_path: Path) -> None:
 async def test_restart_keeps_states_and_never_revives_an_expired_device(tmp_path: Path, mosquitto: tuple[str, int]) -> None:
     app = make_app(mosquitto[1], tmp_path)
     await app.start()
-    await wait_for(lambda: app.collector.connected, 5)
+    await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5)
     dev = Device(mosquitto[1])
     await asyncio.to_thread(dev.beat, "panhe-ms", "camera", "cam-dg-01")
     await asyncio.to_thread(dev.send, "campus/panhe-ms/camera/cam-dg-02/status", "offline")

@@ -66,7 +66,7 @@ async def test_published_fixes_are_downsampled_stored_and_expired(tmp_path: Path
     app = build_app(mosquitto[1], tmp_path)
     await app.start()
     try:
-        await wait_for(lambda: app.collector.connected, 5)
+        await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5)
         base = round(time.time()) - 30.0
         await publish_drive(mosquitto[1], base)
         await wait_for(lambda: app.buses.watches["bus-023"].snapshot().last_fix_ts == base + 10, 5)
@@ -96,7 +96,7 @@ async def test_unwritten_fixes_are_written_on_stop_and_read_after_a_restart(
     app = build_app(mosquitto[1], tmp_path)
     await app.start()
     try:
-        await wait_for(lambda: app.collector.connected, 5)
+        await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5)
         base = round(time.time()) - 30.0
         await publish_drive(mosquitto[1], base)
         await wait_for(lambda: app.buses.watches["bus-023"].snapshot().last_fix_ts == base + 10, 5)
@@ -116,7 +116,7 @@ async def test_an_off_route_turn_marks_a_track_point_with_its_state(tmp_path: Pa
     await app.start()
     dev = Device(mosquitto[1])
     try:
-        await wait_for(lambda: app.collector.connected, 5)
+        await wait_for(lambda: app.collector.subscribed and app.events.subscribed, 5)
         base = round(time.time()) - 60.0
         for i in range(6):  # 1.2 km east of the route, 3 m apart: only the first and the turn off route are kept
             await asyncio.to_thread(dev.send, TOPIC, {"ts": base + 2 * i, "lat": 27.3382 + i * 0.00003,
