@@ -12,7 +12,8 @@
     the floor share (`partitions // live`), so a newly started instance gets some within a round
     or two (the old owner stops first, then releases; the new one then takes);
   - below its share it takes partitions that are free (never owned, released) or whose lease
-    expired and whose owner is not a live instance;
+    expired and whose owner is not a live instance: up to the ceiling, but only up to the floor while
+    another live instance is below the floor (what is released is left for it);
   - after it could not reach the database for a while (`steady` false), it renews its own but
     takes no one else's (free ones only) for one `lease_s`, so instances that come back from a database outage together
     all renew before anyone takes over: no ownership flip-flop after a short outage.
@@ -77,9 +78,13 @@ def plan(node: str, partitions: int, leases: Mapping[int, Lease], live: Iterable
         excess = len(keep) - (ceiling if len(keep) > ceiling else floor)
         release = keep[len(keep) - excess:] if excess > 0 else []
         keep = keep[:len(keep) - len(release)]
+    # while another live instance is below the floor, take up to the floor only: the free partitions are
+    # for it (an instance at the floor taking them up to the ceiling raced the one below for every
+    # partition released to it, and the shares could take many rounds to settle)
+    target = floor if any(counts[n] < floor for n in live_nodes if n != node) else ceiling
     take: list[int] = []
     for p in range(partitions):
-        if len(keep) + len(take) >= ceiling:
+        if len(keep) + len(take) >= target:
             break
         found = leases.get(p)
         if found is None or found.owner == "":

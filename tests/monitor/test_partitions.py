@@ -59,6 +59,36 @@ def test_three_instances_settle_on_fair_shares() -> None:
     assert counts == [21, 21, 22]
 
 
+def test_an_instance_at_its_floor_leaves_the_released_partitions_to_one_below_it() -> None:
+    # 16 partitions, 3 instances (floor 5, ceiling 6): a and b handed 3 each back for c, which joined late
+    owners = {p: ("a" if p < 5 else "b") for p in range(10)}
+    leases = {**_leases(owners), **{p: Lease(p, "", 2, 0.0) for p in range(10, 16)}}
+    nodes = ["a", "b", "c"]
+    assert plan("a", 16, leases, nodes, 0.0).take == (), "a at the floor takes nothing while c has none"
+    assert plan("b", 16, leases, nodes, 0.0).take == ()
+    assert len(plan("c", 16, leases, nodes, 0.0).take) == 6
+    # once nobody is below the floor, one instance may still take a free one up to the ceiling
+    settled = {**_leases({p: ("a" if p < 5 else "b" if p < 10 else "c") for p in range(15)}), 15: Lease(15, "", 2, 0.0)}
+    assert plan("a", 16, settled, nodes, 0.0).take == (15,)
+
+
+def test_shares_settle_in_one_round_whatever_order_the_instances_plan_in() -> None:
+    import itertools
+
+    for order in itertools.permutations(["a", "b", "c"]):
+        # a and b hold 8 each; c just joined
+        leases = _leases({p: ("a" if p < 8 else "b") for p in range(16)})
+        for _ in range(3):  # release, then take
+            for n in order:
+                got = plan(n, 16, leases, ["a", "b", "c"], 0.0)
+                for p in got.release:
+                    leases[p] = Lease(p, "", leases[p].epoch + 1, 0.0)
+                for p in got.take:
+                    leases[p] = Lease(p, n, leases.get(p, Lease(p, "", 0, 0.0)).epoch + 1, 100.0)
+        counts = sorted(sum(1 for lease in leases.values() if lease.owner == n) for n in "abc")
+        assert counts == [5, 5, 6], (order, counts)
+
+
 def test_after_a_database_outage_an_instance_renews_but_takes_nothing() -> None:
     leases = _leases({p: ("a" if p < 4 else "b") for p in range(8)}, expires=10.0)
     got = plan("a", 8, leases, ["a"], 30.0, steady=False)  # b's node row looks old: it could not write either
