@@ -110,6 +110,16 @@ class Restored:
     since: float | None
 
 
+
+def _taken_back(rec: Restored, timeout: float, now: float) -> State:
+    """A stored state when judging resumes (restart or take-over): `down` stays down, a live state
+    whose timeout has not run out stays, anything else is `unknown` from now."""
+    if rec.state == State.DOWN:
+        return State.DOWN
+    if rec.state in LIVE_STATES and rec.last_seen is not None and rec.last_seen + timeout > now:
+        return rec.state
+    return State.UNKNOWN
+
 class Liveness:
     def __init__(self, devices: Iterable[Device]) -> None:
         self.devices: dict[tuple[str, DeviceKind, str], Device] = {d.spec.key: d for d in devices}
@@ -132,18 +142,13 @@ class Liveness:
             dev = self.devices.get(key)
             if dev is None:
                 continue
-            dev.last_seen = rec.last_seen
-            dev.since = rec.since
-            if rec.state == State.DOWN:
-                dev.state = State.DOWN
-            elif rec.state == State.UNREACHABLE:
-                dev.state = State.UNREACHABLE  # settled below, once every NVR is restored
-            elif rec.state in LIVE_STATES and rec.last_seen is not None and rec.last_seen + dev.timeout > now:
-                dev.state = rec.state
-                self._arm(dev, rec.last_seen + dev.timeout)
-            else:
-                dev.state = State.UNKNOWN
+            dev.last_seen, dev.since = rec.last_seen, rec.since
+            # unreachable is settled below, once every NVR is restored
+            dev.state = State.UNREACHABLE if rec.state == State.UNREACHABLE else _taken_back(rec, dev.timeout, now)
+            if dev.state is State.UNKNOWN:
                 dev.since = now
+            elif dev.state in LIVE_STATES and rec.last_seen is not None:
+                self._arm(dev, rec.last_seen + dev.timeout)
         for dev in self.devices.values():
             nvr_down = dev.nvr is not None and dev.nvr.state is State.DOWN
             if dev.state is State.UNREACHABLE and not nvr_down:
@@ -163,13 +168,9 @@ class Liveness:
             rec = saved.get(dev.spec.key)
             if rec is None:
                 continue
-            dev.last_seen = rec.last_seen
-            dev.since = rec.since
-            if rec.state == State.DOWN:
-                dev.state = State.DOWN
-            elif rec.state in LIVE_STATES and rec.last_seen is not None and rec.last_seen + dev.timeout > now:
-                dev.state = rec.state
-            else:
+            dev.last_seen, dev.since = rec.last_seen, rec.since
+            dev.state = _taken_back(rec, dev.timeout, now)
+            if dev.state is State.UNKNOWN:
                 dev.since = now
         for dev in devices:
             nvr_down = dev.nvr is not None and dev.nvr.state is State.DOWN

@@ -92,9 +92,7 @@ class TicketDesk:
     async def take(self, schools: set[str]) -> None:
         """Several instances: a partition taken: its schools' open tickets as stored join the book."""
         await self._flush_quietly()
-        stored = await self.db.call(load_open, schools)
-        self.book.let_go(schools)
-        self.book.restore(stored, self._health(self.clock(), schools))
+        await self._load(schools)
         self._owned |= schools
 
     async def let_go(self, schools: set[str]) -> None:
@@ -122,10 +120,14 @@ class TicketDesk:
             school = stored.school if stored is not None else None
         if school is None or school in self._owned:
             return None
-        tickets = await self.db.call(load_open, {school})
-        self.book.let_go({school})
-        self.book.restore(tickets, self._health(self.clock(), {school}))
+        await self._load({school})
         return school
+
+    async def _load(self, schools: set[str]) -> None:
+        """These schools' open tickets in the book as stored, with their devices' health as judged."""
+        stored = await self.db.call(load_open, schools)
+        self.book.let_go(schools)
+        self.book.restore(stored, self._health(self.clock(), schools))
 
     async def _flush_quietly(self) -> None:
         try:
